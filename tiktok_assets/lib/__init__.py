@@ -1,0 +1,1 @@
+"""Plain media / ML logic. Nothing in this package imports dagster."""

@@ -1,0 +1,84 @@
+"""Where every per-video artifact lives on disk. One place, so assets and the table agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """The project's data folder: inputs, per-video outputs, frames and the feature table."""
+
+    root: Path
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.root / "tiktok_videos"
+
+    @property
+    def frames_root(self) -> Path:
+        return self.root / "tiktok_frames"
+
+    @property
+    def outputs_root(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / "registry"
+
+    @property
+    def table_csv(self) -> Path:
+        return self.root / "video_features_results.csv"
+
+    @property
+    def table_parquet(self) -> Path:
+        return self.root / "video_features_results.parquet"
+
+    def video(self, key: str) -> VideoLayout:
+        return VideoLayout(key=key, out_dir=self.outputs_root / key, frames_dir=self.frames_root / key)
+
+
+@dataclass(frozen=True)
+class VideoLayout:
+    """Artifacts of one video (one partition)."""
+
+    key: str
+    out_dir: Path
+    frames_dir: Path
+
+    @property
+    def status_dir(self) -> Path:
+        return self.out_dir / "status"
+
+    @property
+    def metadata_json(self) -> Path:
+        return self.out_dir / "metadata.json"
+
+    @property
+    def audio_wav(self) -> Path:
+        return self.out_dir / "audio_16k_mono.wav"
+
+    @property
+    def audio_json(self) -> Path:
+        return self.out_dir / "audio.json"
+
+    @property
+    def speech_segments_json(self) -> Path:
+        return self.out_dir / "speech_segments.json"
+
+    @property
+    def speech_segments_csv(self) -> Path:
+        return self.out_dir / "speech_segments.csv"
+
+    @property
+    def frames_index_json(self) -> Path:
+        return self.frames_dir / "frames_index.json"
+
+    @property
+    def filtered_frames_json(self) -> Path:
+        return self.out_dir / "filtered_frames.json"
+
+    def status_json(self, stage: str) -> Path:
+        return self.status_dir / f"{stage}.json"

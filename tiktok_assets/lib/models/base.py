@@ -1,0 +1,127 @@
+"""Shared model plumbing: where weights come from, which device, and load-once-per-process.
+
+Weights resolve in this order: an explicit local path; ``models/<name>`` in the project; the
+Hugging Face cache (offline). When none has them, :class:`ModelUnavailableError` says which model
+is missing and the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tiktok_assets.lib.errors import ModelUnavailableError
+
+log = logging.getLogger("tiktok_assets.models")
+T = TypeVar("T")
+
+DEFAULT_MODELS_DIR = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR", "models"))
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is present, else ``cpu``; anything else as given."""
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device.startswith("cuda") and not cuda_available():
+        raise ModelUnavailableError(f"device {device!r} was asked for but no CUDA device is available")
+    return device
+
+
+def resolve_preset(preset: str | None = None) -> str:
+    """``cpu`` or ``gpu``: from the argument, else TIKTOK_ASSETS_PRESET, else by hardware."""
+    choice = (preset or os.environ.get("TIKTOK_ASSETS_PRESET", "auto")).lower()
+    if choice == "auto":
+        return "gpu" if cuda_available() else "cpu"
+    if choice not in ("cpu", "gpu"):
+        raise ValueError(f"unknown preset {choice!r}: use cpu, gpu or auto")
+    return choice
+
+
+def pull_hint(name: str) -> str:
+    return f"tiktok-assets models pull {name}"
+
+
+def resolve_weights(name: str, model: str, models_dir: Path | None = None) -> Path:
+    """Local folder (or file) holding the weights of ``model`` for the manifest entry ``name``.
+
+    ``model`` is a local path or a hub id. Looked up: the path itself, ``models_dir/<name>``,
+    ``models_dir/<hub id with / replaced by __>``, then the Hugging Face cache without network.
+    """
+    models_dir = models_dir or DEFAULT_MODELS_DIR
+    candidates = [Path(model).expanduser(), models_dir / name, models_dir / model.replace("/", "__")]
+    for path in candidates:
+        if path.exists() and (path.is_file() or any(path.iterdir())):
+            return path
+    if "/" in model and not model.startswith((".", "/")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(model, local_files_only=True))
+        except Exception:  # noqa: BLE001 - any miss in the cache means "not available"
+            pass
+    raise ModelUnavailableError(
+        f"Model '{name}' ({model}) is not available locally (looked in {models_dir / name} and the "
+        f"Hugging Face cache). Fetch it with `{pull_hint(name)}`, or set the resource's `model` to a "
+        f"local folder."
+    )
+
+
+@dataclass
+class LoadRecord:
+    key: Hashable
+    loads: int
+    seconds: float
+
+
+class ModelCache:
+    """Process-wide cache: each distinct (family, weights, device, dtype) key loads once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[Hashable, Any] = {}
+        self._records: dict[Hashable, LoadRecord] = {}
+
+    def get(self, key: Hashable, loader: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._models:
+                return self._models[key]
+            started = time.perf_counter()
+            model = loader()
+            seconds = time.perf_counter() - started
+            self._models[key] = model
+            record = self._records.setdefault(key, LoadRecord(key, 0, 0.0))
+            record.loads += 1
+            record.seconds = round(seconds, 3)
+            log.info("loaded model %s in %.2fs (load #%d in this process)", key, seconds, record.loads)
+            return model
+
+    def load_count(self, family: str | None = None) -> int:
+        return sum(r.loads for k, r in self._records.items() if family is None or _family(k) == family)
+
+    def records(self) -> list[LoadRecord]:
+        return list(self._records.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def _family(key: Hashable) -> str | None:
+    return key[0] if isinstance(key, tuple) and key else None
+
+
+MODEL_CACHE = ModelCache()
