@@ -1,9 +1,11 @@
 """Frame filtering on small grayscale copies: black frames, blurred frames, near-duplicates.
 
 - black: mean luma <= ``black_mean`` and 95th percentile <= ``black_p95`` (0-255 scale);
-- blurred: variance of the Laplacian below ``blur_relative`` x the video's reference sharpness
-  (75th percentile over its non-black frames), so a soft but steady clip keeps its frames; a frame
-  at or above ``sharp_absolute`` is never called blurred;
+- blurred: the no-reference blur metric of Crete-Roffet et al. (``skimage.measure.blur_effect``:
+  0 sharp, 1 fully blurred, largely independent of content) above ``blur_absolute`` AND more than
+  ``blur_margin`` above the video's own reference (25th percentile over its non-black frames, i.e.
+  its sharper frames). A soft but steady clip therefore keeps its frames: only frames clearly
+  blurrier than the rest of the same video are dropped;
 - near-duplicate: SSIM against the last kept frame above ``ssim_threshold``.
 Frames are judged in time order; every dropped frame keeps its reason and score.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage.measure import blur_effect
 from skimage.metrics import structural_similarity
 
 from tiktok_assets.lib.frames import CandidateFrame
@@ -31,8 +34,8 @@ DUPLICATE = "duplicate"
 class FilterConfig:
     black_mean: float = 18.0
     black_p95: float = 40.0
-    blur_relative: float = 0.35
-    sharp_absolute: float = 300.0
+    blur_absolute: float = 0.65
+    blur_margin: float = 0.25
     ssim_threshold: float = 0.8
 
 
@@ -42,7 +45,8 @@ class FrameVerdict:
     kinds: list[str]
     file: str
     brightness: float
-    sharpness: float
+    sharpness: float  # variance of the Laplacian, for information
+    blur: float  # blur_effect, 0 (sharp) .. 1 (blurred)
     ssim_to_last_kept: float | None = None
     reason: str | None = None  # None when kept
     score: float | None = None  # the value that decided the drop
@@ -52,7 +56,7 @@ class FrameVerdict:
 class FilterResult:
     kept: list[FrameVerdict]
     dropped: list[FrameVerdict]
-    reference_sharpness: float
+    reference_blur: float
     blur_threshold: float
     config: FilterConfig
     counts: dict[str, int] = field(default_factory=dict)
@@ -61,7 +65,7 @@ class FilterResult:
         return {
             "kept": [asdict(v) for v in self.kept],
             "dropped": [asdict(v) for v in self.dropped],
-            "reference_sharpness": self.reference_sharpness,
+            "reference_blur": self.reference_blur,
             "blur_threshold": self.blur_threshold,
             "config": asdict(self.config),
             "counts": self.counts,
@@ -103,16 +107,16 @@ def filter_frames(
     frames_dir = Path(frames_dir)
     ordered = sorted(frames, key=lambda f: f.time)
     grays = [load_analysis_gray(frames_dir / f.file) for f in ordered]
-    verdicts = []
-    for f, g in zip(ordered, grays, strict=True):
-        verdicts.append(
-            FrameVerdict(time=f.time, kinds=list(f.kinds), file=f.file, brightness=round(float(g.mean()), 2),
-                         sharpness=round(sharpness(g), 2))
-        )
     black_flags = [is_black(g, config)[0] for g in grays]
-    visible = [v.sharpness for v, black in zip(verdicts, black_flags, strict=True) if not black]
-    reference = float(np.percentile(visible, 75)) if visible else 0.0
-    blur_threshold = min(config.blur_relative * reference, config.sharp_absolute)
+    verdicts = [
+        FrameVerdict(time=f.time, kinds=list(f.kinds), file=f.file, brightness=round(float(g.mean()), 2),
+                     sharpness=round(sharpness(g), 2),
+                     blur=1.0 if black else round(float(blur_effect(g)), 4))
+        for f, g, black in zip(ordered, grays, black_flags, strict=True)
+    ]
+    visible = [v.blur for v, black in zip(verdicts, black_flags, strict=True) if not black]
+    reference = float(np.percentile(visible, 25)) if visible else 0.0
+    blur_threshold = max(config.blur_absolute, reference + config.blur_margin)
 
     kept: list[FrameVerdict] = []
     dropped: list[FrameVerdict] = []
@@ -120,8 +124,8 @@ def filter_frames(
     for verdict, gray, black in zip(verdicts, grays, black_flags, strict=True):
         if black:
             verdict.reason, verdict.score = BLACK, verdict.brightness
-        elif verdict.sharpness < blur_threshold:
-            verdict.reason, verdict.score = BLUR, verdict.sharpness
+        elif verdict.blur > blur_threshold:
+            verdict.reason, verdict.score = BLUR, verdict.blur
         else:
             small = cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
                                interpolation=cv2.INTER_AREA)
@@ -135,4 +139,4 @@ def filter_frames(
     counts = {"candidates": len(verdicts), "kept": len(kept)}
     for reason in (BLACK, BLUR, DUPLICATE):
         counts[f"dropped_{reason}"] = sum(1 for v in dropped if v.reason == reason)
-    return FilterResult(kept, dropped, round(reference, 2), round(blur_threshold, 2), config, counts)
+    return FilterResult(kept, dropped, round(reference, 4), round(blur_threshold, 4), config, counts)

@@ -73,6 +73,10 @@ class VideoLayout:
         return self.out_dir / "speech_segments.csv"
 
     @property
+    def transcript_json(self) -> Path:
+        return self.out_dir / "transcript.json"
+
+    @property
     def frames_index_json(self) -> Path:
         return self.frames_dir / "frames_index.json"
 

@@ -141,8 +141,9 @@ def sample_specs() -> list[tuple[SampleClip, float | None, bool]]:
     """(clip, speech delay or None, music bed?) for every sample clip."""
     return [
         (SampleClip("product_talk", 1080, 1920, 30, 12.0, True,
-                    [_seg(0, 2, "black", "black"), _seg(2, 6, "still", "smptebars"),
-                     _seg(6, 12, "moving", "testsrc2")], cuts=[2.0, 6.0]), 2.5, False),
+                    [_seg(0, 2, "black", "black"), _seg(2, 5, "still", "smptebars"),
+                     _seg(5, 8, "moving", "testsrc2"), _seg(8, 12, "moving", "mandelbrot")],
+                    cuts=[2.0, 5.0, 8.0]), 2.5, False),
         (SampleClip("blur_and_cuts", 720, 1280, 25, 9.0, True,
                     [_seg(0, 3, "moving", "testsrc2"), _seg(3, 6, "blurred", "testsrc2"),
                      _seg(6, 9, "moving", "mandelbrot")], cuts=[3.0, 6.0]), None, True),

@@ -1,0 +1,166 @@
+"""`tiktok-assets`: register videos, run the pipeline, make the demo, manage model weights.
+
+Dagster has no CLI for dynamic partitions, so `add` registers videos as partitions; `run`
+registers and materializes every asset for each video in this process (models load once), then
+writes the feature table. Runs are recorded in the Dagster instance at $DAGSTER_HOME, so they
+show up in `dagster dev` like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from tiktok_assets.lib.keys import is_video_file
+
+DEFAULT_DATA_DIR = "data"
+
+
+def _setup_env(data_dir: str) -> None:
+    os.environ["TIKTOK_ASSETS_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path(".dagster_home").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
+            shutil.copy("dagster.yaml", home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home)
+
+
+def _video_paths(paths: list[str]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found += sorted(c for c in p.iterdir() if c.is_file() and is_video_file(c.name))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise SystemExit(f"tiktok-assets: no such file or folder: {raw}")
+    return found
+
+
+def add_videos(paths: list[Path]) -> list[str]:
+    """Register files as partitions of the `videos` partitions definition; return their keys."""
+    import dagster as dg
+
+    from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+    from tiktok_assets.defs.resources import ProjectPaths
+    from tiktok_assets.lib import registry
+
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    keys = [registry.register(layout, p).key for p in paths]
+    instance = dg.DagsterInstance.get()
+    existing = set(instance.get_dynamic_partitions(VIDEOS_PARTITION))
+    new = [k for k in dict.fromkeys(keys) if k not in existing]
+    if new:
+        instance.add_dynamic_partitions(VIDEOS_PARTITION, new)
+    return keys
+
+
+def _quiet_logs(verbose: bool) -> dict:
+    level = "DEBUG" if verbose else "WARNING"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
+def run_pipeline(keys: list[str], verbose: bool = False) -> int:
+    """Materialize every per-video asset for each key (in this process), then the feature table."""
+    import dagster as dg
+
+    from tiktok_assets.definitions import defs as load_defs
+    from tiktok_assets.defs.resources import ProjectPaths
+    from tiktok_assets.lib.schema import STAGES
+    from tiktok_assets.lib.status import read_status
+
+    defs = load_defs()
+    instance = dg.DagsterInstance.get()
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    pipeline = defs.resolve_job_def("video_pipeline")
+    failed = 0
+    for i, key in enumerate(keys, 1):
+        started = time.perf_counter()
+        print(f"[{i}/{len(keys)}] {key} ...", flush=True)
+        result = pipeline.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                             run_config=_quiet_logs(verbose))
+        video = layout.video(key)
+        for stage in STAGES:
+            status = read_status(video, stage)
+            state = status.status if status else "not_run"
+            detail = f"  {status.error}" if status and status.error else ""
+            seconds = f"{status.seconds:6.2f}s" if status else "      -"
+            print(f"    {stage:<18} {state:<8} {seconds}{detail}", flush=True)
+        failed += 0 if result.success else 1
+        print(f"    {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", flush=True)
+    table = defs.resolve_job_def("feature_table").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose))
+    if not table.success:
+        print("feature table: FAILED (see the run in the Dagster UI)", file=sys.stderr)
+        return 2
+    print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+    print(f"{len(keys) - failed} of {len(keys)} videos processed without error"
+          + (f"; {failed} recorded with their error in the table" if failed else ""))
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    for path, key in zip(files := _video_paths(args.paths), add_videos(files), strict=True):
+        print(f"{key}\t{path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    data_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"])
+    files = _video_paths(args.paths or [str(data_dir / "tiktok_videos")])
+    if not files:
+        print(f"tiktok-assets: no videos found in {args.paths or data_dir / 'tiktok_videos'}", file=sys.stderr)
+        return 1
+    return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tiktok_assets.lib.samples import generate_samples, sample_specs
+
+    videos_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"]) / "tiktok_videos"
+    wanted = [c.name for c, _, _ in sample_specs()]
+    if not all((videos_dir / f"{n}.mp4").exists() for n in wanted):
+        print(f"generating {len(wanted)} sample clips into {videos_dir} ...", flush=True)
+        generate_samples(videos_dir)
+    files = [videos_dir / f"{n}.mp4" for n in wanted]
+    return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    os.execvp("dagster", ["dagster", "dev", "-m", "tiktok_assets.definitions", *args.extra])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tiktok-assets", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("TIKTOK_ASSETS_DATA_DIR", DEFAULT_DATA_DIR),
+                        help="project data folder (default: ./data or $TIKTOK_ASSETS_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug log of each run")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("add", help="register video files (or folders of them) as partitions")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(fn=cmd_add)
+    p = sub.add_parser("run", help="register and process videos (default: the whole watched folder)")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on this project's instance")
+    p.add_argument("extra", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_env(args.data_dir)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""audio_wav and speech_segments: the 16 kHz mono track and where people speak in it."""
+
+
+import csv
+import io
+from dataclasses import asdict
+
+import dagster as dg
+
+from tiktok_assets.defs.partitions import videos_partitions
+from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.audio import extract_wav, load_wav
+from tiktok_assets.lib.layout import VideoLayout
+from tiktok_assets.lib.vad import VadConfig, detect_speech
+
+NO_AUDIO = "no_audio"
+
+
+class VadSettings(dg.Config):
+    threshold: float = 0.5
+    min_speech_s: float = 0.25
+    min_silence_s: float = 0.5
+    pad_s: float = 0.1
+
+
+def _has_audio(video: VideoLayout) -> bool:
+    return bool(atomic.read_json(video.metadata_json).get("has_audio"))
+
+
+def _outcome(result: dict) -> str:
+    return NO_AUDIO if result.get("has_audio") is False else "ok"
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["video_metadata"],
+    kinds={"ffmpeg", "wav"},
+    description="The first audio track as 16 kHz mono 16-bit PCM WAV. A video without audio is recorded "
+    "as such (status no_audio), not as an error.",
+)
+def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+    layout = paths.layout()
+
+    def extract(key: str, video: VideoLayout) -> dict:
+        if not _has_audio(video):
+            video.audio_wav.unlink(missing_ok=True)
+            atomic.write_json(video.audio_json, {"has_audio": False})
+            return {"has_audio": False}
+        meta = atomic.read_json(video.metadata_json)
+        info = extract_wav(meta["source_path"], video.audio_wav)
+        atomic.write_json(video.audio_json, {"has_audio": True, **asdict(info)})
+        return {"has_audio": True, "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs,
+                "path": dg.MetadataValue.path(info.path)}
+
+    return run_partitions(context, layout, "audio_wav", extract, requires=["video_metadata"], outcome=_outcome)
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["audio_wav"],
+    kinds={"onnx", "json"},
+    description="Voice activity (Silero VAD, ONNX): speech segments as (start, end, confidence).",
+)
+def speech_segments(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, config: VadSettings
+) -> dg.MaterializeResult:
+    layout = paths.layout()
+    vad = VadConfig(config.threshold, config.min_speech_s, config.min_silence_s, config.pad_s)
+
+    def detect(key: str, video: VideoLayout) -> dict:
+        if not atomic.read_json(video.audio_json).get("has_audio"):
+            segments = []
+            has_audio = False
+        else:
+            segments = detect_speech(load_wav(video.audio_wav), vad)
+            has_audio = True
+        rows = [asdict(s) for s in segments]
+        atomic.write_json(video.speech_segments_json, {"has_audio": has_audio, "config": asdict(vad),
+                                                       "segments": rows})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["start", "end", "confidence"])
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic.write_text(video.speech_segments_csv, buf.getvalue())
+        return {"has_audio": has_audio, "segments": len(segments),
+                "speech_seconds": round(sum(s.duration for s in segments), 2),
+                "segments_json": dg.MetadataValue.json(rows)}
+
+    return run_partitions(context, layout, "speech_segments", detect, requires=["audio_wav"], outcome=_outcome)

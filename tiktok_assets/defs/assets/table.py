@@ -1,0 +1,56 @@
+"""video_features: the one-row-per-video feature table (CSV + Parquet)."""
+
+
+import dagster as dg
+
+from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.lib import registry
+from tiktok_assets.lib.registry import RegisteredVideo
+from tiktok_assets.lib.schema import COLUMNS
+from tiktok_assets.lib.table import build_table, write_table
+
+TABLE_SCHEMA = dg.TableSchema(
+    columns=[dg.TableColumn(c.name, c.dtype, description=c.description) for c in COLUMNS]
+)
+PARTITIONED_STAGES = ["video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames"]
+
+
+def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list[RegisteredVideo]:
+    """Every video partition, with its registry entry (a partition whose entry is gone still gets a row)."""
+    layout = paths.layout()
+    entries = []
+    for key in instance.get_dynamic_partitions(VIDEOS_PARTITION):
+        try:
+            entries.append(registry.lookup(layout, key))
+        except KeyError:
+            entries.append(RegisteredVideo(key=key, source_path="", file_name="", registered_at=""))
+    return entries
+
+
+@dg.asset(
+    group_name="table",
+    deps=PARTITIONED_STAGES,
+    kinds={"pandas", "parquet", "csv"},
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
+    description="One row per registered video with every feature and a status/error/time per stage; "
+    "written atomically as data/video_features_results.csv and .parquet.",
+)
+def video_features(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+    layout = paths.layout()
+    frame = build_table(layout, registered_videos(context.instance, paths))
+    write_table(frame, layout.table_csv, layout.table_parquet)
+    counts = frame["status"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "dagster/column_schema": TABLE_SCHEMA,
+            "csv": dg.MetadataValue.path(str(layout.table_csv)),
+            "parquet": dg.MetadataValue.path(str(layout.table_parquet)),
+            "status_counts": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
+            "failed_videos": dg.MetadataValue.md(
+                frame.loc[frame["status"] == "failed", ["video_key", "error"]].to_markdown(index=False)
+                if (frame["status"] == "failed").any() else "_none_"
+            ),
+        }
+    )

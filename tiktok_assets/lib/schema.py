@@ -1,0 +1,72 @@
+"""The feature table's schema: one row per video. The single source for the README table, the
+Dagster column schema and the validation check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype: string, Int64, Float64, boolean, object (lists; Parquet only)
+    description: str
+    csv: bool = True  # False: Parquet only (e.g. embeddings)
+
+
+STAGES: list[str] = ["video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames"]
+
+
+def _stage_columns(stage: str) -> list[Column]:
+    return [
+        Column(f"{stage}_status", "string", f"Outcome of {stage}: ok, failed, skipped, no_audio or not_run."),
+        Column(f"{stage}_error", "string", f"Error of {stage} when it failed or was skipped."),
+        Column(f"{stage}_seconds", "Float64", f"Wall time of {stage} for this video, seconds."),
+    ]
+
+
+COLUMNS: list[Column] = [
+    Column("video_key", "string", "Partition key (stable, unique, derived from the file name)."),
+    Column("file_name", "string", "Source file name."),
+    Column("source_path", "string", "Absolute path of the source video."),
+    Column("status", "string", "ok (every stage ran), failed (a stage failed) or incomplete (stages not run)."),
+    Column("error", "string", "First stage error for this video, `stage: message`."),
+    Column("duration_s", "Float64", "Container duration, seconds."),
+    Column("width", "Int64", "Display width in pixels (rotation applied)."),
+    Column("height", "Int64", "Display height in pixels (rotation applied)."),
+    Column("rotation", "Int64", "Clockwise display rotation in degrees (0, 90, 180, 270)."),
+    Column("avg_frame_rate", "Float64", "Average frame rate (frames / duration)."),
+    Column("nominal_frame_rate", "Float64", "Nominal (container) frame rate."),
+    Column("variable_frame_rate", "boolean", "Average and nominal frame rates differ by more than 1 %."),
+    Column("frame_count", "Int64", "Number of video frames."),
+    Column("video_codec", "string", "Video codec name (FFmpeg)."),
+    Column("pixel_format", "string", "Pixel format (FFmpeg)."),
+    Column("bit_rate", "Int64", "Overall bit rate, bits per second."),
+    Column("file_size_bytes", "Int64", "File size in bytes."),
+    Column("has_audio", "boolean", "The file has an audio stream."),
+    Column("audio_codec", "string", "Audio codec name, when there is audio."),
+    Column("sample_rate", "Int64", "Source audio sample rate, Hz."),
+    Column("channels", "Int64", "Source audio channels."),
+    Column("audio_rms_dbfs", "Float64", "Loudness of the 16 kHz mono track, RMS dBFS."),
+    Column("speech_segment_count", "Int64", "Number of voice-activity segments."),
+    Column("speech_seconds", "Float64", "Total duration of voice-activity segments, seconds."),
+    Column("speech_segments", "string", "Voice-activity segments as JSON [[start, end, confidence], ...]."),
+    Column("candidate_frame_count", "Int64", "Candidate frames extracted (I-frames, 1/s, speech highlights)."),
+    Column("kept_frame_count", "Int64", "Frames kept after filtering."),
+    Column("dropped_black_count", "Int64", "Frames dropped as black."),
+    Column("dropped_blur_count", "Int64", "Frames dropped as blurred (relative to the video)."),
+    Column("dropped_duplicate_count", "Int64", "Frames dropped as near-duplicates (SSIM above threshold)."),
+    Column("kept_frame_timestamps", "string", "Timestamps of kept frames as a JSON list, seconds."),
+    *[c for stage in STAGES for c in _stage_columns(stage)],
+]
+
+
+def column_names(csv_only: bool = False) -> list[str]:
+    return [c.name for c in COLUMNS if c.csv or not csv_only]
+
+
+def markdown_table() -> str:
+    """The schema as a Markdown table (kept in README.md; a test checks they agree)."""
+    lines = ["| column | type | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{c.name}` | {c.dtype}{'' if c.csv else ' (Parquet only)'} | {c.description} |" for c in COLUMNS]
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""Build the one-row-per-video feature table from the per-video artifacts, and write it atomically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.layout import DataLayout, VideoLayout
+from tiktok_assets.lib.registry import RegisteredVideo
+from tiktok_assets.lib.schema import COLUMNS, STAGES
+from tiktok_assets.lib.status import FAILED, read_status
+
+NOT_RUN = "not_run"
+Row = dict[str, Any]
+
+
+def _json(path: Path) -> dict:
+    return atomic.read_json(path) if path.exists() else {}
+
+
+def metadata_columns(video: VideoLayout) -> Row:
+    meta = _json(video.metadata_json)
+    keys = ["duration_s", "width", "height", "rotation", "avg_frame_rate", "nominal_frame_rate",
+            "variable_frame_rate", "frame_count", "video_codec", "pixel_format", "bit_rate", "file_size_bytes",
+            "has_audio", "audio_codec", "sample_rate", "channels"]
+    return {k: meta.get(k) for k in keys}
+
+
+def audio_columns(video: VideoLayout) -> Row:
+    audio = _json(video.audio_json)
+    return {"audio_rms_dbfs": audio.get("rms_dbfs")}
+
+
+def speech_columns(video: VideoLayout) -> Row:
+    if not video.speech_segments_json.exists():
+        return {}
+    segments = atomic.read_json(video.speech_segments_json)["segments"]
+    return {
+        "speech_segment_count": len(segments),
+        "speech_seconds": round(sum(s["end"] - s["start"] for s in segments), 3),
+        "speech_segments": json.dumps([[s["start"], s["end"], s["confidence"]] for s in segments]),
+    }
+
+
+def frame_columns(video: VideoLayout) -> Row:
+    if not video.filtered_frames_json.exists():
+        return {}
+    result = atomic.read_json(video.filtered_frames_json)
+    counts = result["counts"]
+    return {
+        "candidate_frame_count": counts["candidates"],
+        "kept_frame_count": counts["kept"],
+        "dropped_black_count": counts["dropped_black"],
+        "dropped_blur_count": counts["dropped_blur"],
+        "dropped_duplicate_count": counts["dropped_duplicate"],
+        "kept_frame_timestamps": json.dumps([v["time"] for v in result["kept"]]),
+    }
+
+
+# Each stage group contributes its columns; later stages append their own builders here.
+ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [metadata_columns, audio_columns, speech_columns, frame_columns]
+
+
+def status_columns(video: VideoLayout, stages: list[str]) -> Row:
+    row: Row = {}
+    first_error = None
+    states = []
+    for stage in stages:
+        status = read_status(video, stage)
+        state = status.status if status else NOT_RUN
+        states.append(state)
+        row[f"{stage}_status"] = state
+        row[f"{stage}_error"] = status.error if status else None
+        row[f"{stage}_seconds"] = status.seconds if status else None
+        if status and status.error and first_error is None and state == FAILED:
+            first_error = f"{stage}: {status.error}"
+    if FAILED in states:
+        overall = "failed"
+    elif NOT_RUN in states or "skipped" in states:
+        overall = "incomplete"
+    else:
+        overall = "ok"
+    row["status"] = overall
+    row["error"] = first_error
+    return row
+
+
+def build_row(layout: DataLayout, entry: RegisteredVideo, stages: list[str] = STAGES) -> Row:
+    video = layout.video(entry.key)
+    row: Row = {"video_key": entry.key, "file_name": entry.file_name, "source_path": entry.source_path}
+    row.update(status_columns(video, stages))
+    for builder in ROW_BUILDERS:
+        try:
+            row.update(builder(video))
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:  # a damaged artifact is an error, not a crash
+            row["error"] = row.get("error") or f"{builder.__name__}: unreadable artifact ({exc})"
+            row["status"] = "failed"
+    return row
+
+
+def build_table(layout: DataLayout, entries: list[RegisteredVideo]) -> pd.DataFrame:
+    rows = [build_row(layout, e) for e in sorted(entries, key=lambda e: e.key)]
+    frame = pd.DataFrame(rows, columns=[c.name for c in COLUMNS])
+    for column in COLUMNS:
+        frame[column.name] = frame[column.name].astype(column.dtype)
+    return frame
+
+
+def write_table(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
+    """CSV (no Parquet-only columns) and Parquet, each written to a temp file and renamed."""
+    csv_columns = [c.name for c in COLUMNS if c.csv]
+    with atomic.atomic_path(parquet_path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    with atomic.atomic_path(csv_path) as tmp:
+        frame[csv_columns].to_csv(tmp, index=False)
