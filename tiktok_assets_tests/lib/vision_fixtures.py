@@ -124,8 +124,15 @@ def build_tiny_yolo_world(folder: Path) -> Path:
     import torch
     from ultralytics import YOLOWorld
 
+    from ultralytics.nn.modules.block import BNContrastiveHead, ContrastiveHead
+
     torch.manual_seed(0)
     model = YOLOWorld("yolov8s-worldv2.yaml")
+    # The head's class-logit bias starts at -10 (confidences ~1e-5, so no box ever passes a threshold);
+    # a bias of -2 gives a random model some boxes (confidences ~0.1) to exercise the output path.
+    for module in model.model.modules():
+        if isinstance(module, (ContrastiveHead, BNContrastiveHead)):
+            module.bias.data.fill_(-2.0)
     target = folder / "yolov8s-worldv2-random.pt"
     model.save(target)
     return target
