@@ -20,7 +20,7 @@ import pytest
 __all__ = [
     "TINY_CLIP_CFG", "vision_env", "frame_files", "tiny_clip_dir", "tiny_clip_file", "tiny_yolo_world_pt",
     "tiny_blip_dir", "tiny_vlm_dir", "build_frames", "build_tiny_clip_dir", "build_tiny_clip_file",
-    "build_tiny_yolo_world", "build_tiny_blip", "build_tiny_vlm", "TINY_CLIP_ARCH",
+    "build_tiny_yolo_world", "build_tiny_blip", "build_tiny_vlm", "TINY_CLIP_ARCH", "QWEN_CHAT_TEMPLATE",
 ]
 
 TINY_CLIP_ARCH = "tiny-clip-test"
@@ -207,8 +207,72 @@ def tiny_blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- Qwen2.5-VL ----------------------------------------------------------------------------------
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+# Qwen2-VL's chat template, reduced to what describe() sends (system/user/assistant turns, images, text).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _tiny_qwen_tokenizer():
+    """A byte-level BPE (like Qwen's) trained on a few sentences, with Qwen's special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ['{"description": "a red lipstick on a table", "category": ["Beauty", "Makeup", "Lipstick"]}',
+              "You are a product analyst. Describe the product video. Reply with only the JSON object.",
+              "Phones & Electronics > Audio > Headphones. Beauty & Personal Care > Skincare > Face Serum."] * 3
+    trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=QWEN_SPECIAL,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    return Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                              unk_token=None, bos_token=None)
+
+
 def build_tiny_vlm(folder: Path) -> Path:
-    raise NotImplementedError  # filled in below once the recipe is settled
+    """A tiny random Qwen2.5-VL + processor saved with save_pretrained (OFFLINE_MODELS.md recipe)."""
+    import torch
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    tokenizer = _tiny_qwen_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
+    eos, pad = ids["<|im_end|>"], ids["<|endoftext|>"]
+    processor = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=64 * 28 * 28),
+                                    tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+                                    chat_template=QWEN_CHAT_TEMPLATE)
+    config = Qwen2_5_VLConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 8192,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "eos_token_id": eos,
+                     "pad_token_id": pad, "bos_token_id": None, "tie_word_embeddings": True},
+        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "fullatt_block_indexes": [1],
+                       "window_size": 112},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        eos_token_id=eos, pad_token_id=pad,
+    )
+    torch.manual_seed(0)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = pad
+    target = folder / "qwen2.5-vl-tiny"
+    model.save_pretrained(target)
+    processor.save_pretrained(target)
+    return target
 
 
 @pytest.fixture(scope="session")
