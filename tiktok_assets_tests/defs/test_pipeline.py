@@ -1,0 +1,142 @@
+"""The whole per-video pipeline through Dagster on good and bad inputs, and the feature table."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from tiktok_assets import cli
+from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.schema import COLUMNS
+from tiktok_assets_tests.conftest import copy_clip, ffmpeg
+
+ODD_NAME = "crème \"brûlée\" it's #1.mp4"
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(sample_dir, tmp_path_factory):
+    """Run the CLI pipeline over good and bad inputs once; return (layout, keys by file, exit code)."""
+    root = tmp_path_factory.mktemp("project")
+    data, home = root / "data", root / "dagster_home"
+    videos = data / "tiktok_videos"
+    videos.mkdir(parents=True)
+    home.mkdir()
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "TIKTOK_ASSETS_DATA_DIR")}
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["TIKTOK_ASSETS_DATA_DIR"] = str(data)
+
+    copy_clip(sample_dir / "product_talk.mp4", videos / "product_talk.mp4")
+    copy_clip(sample_dir / "silent_cuts.mp4", videos / "video_only.mp4")
+    copy_clip(sample_dir / "soft_focus_speech.mp4", videos / ODD_NAME)
+    (videos / "empty.mp4").touch()
+    (videos / "random.mp4").write_bytes(os.urandom(50_000))
+    whole = (sample_dir / "blur_and_cuts.mp4").read_bytes()
+    ffmpeg("-i", str(sample_dir / "blur_and_cuts.mp4"), "-c", "copy", str(root / "tail_index.mp4"))
+    (videos / "truncated.mp4").write_bytes((root / "tail_index.mp4").read_bytes()[: len(whole) // 3])
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a", "aac", str(videos / "audio_only.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=3", "-f", "lavfi", "-i", "sine=d=3", "-shortest",
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(root / "landscape.mp4"))
+    ffmpeg("-i", str(root / "landscape.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(videos / "rotated.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=2160x3840:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast",
+           str(videos / "uhd_4k.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=360x640:r=30:d=2", "-f", "lavfi", "-i", "testsrc2=s=360x640:r=10:d=2",
+           "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-preset", "ultrafast", str(videos / "vfr.mp4"))
+    try:
+        code = cli.main(["--data-dir", str(data), "run"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    keys = {p.name: partition_key_for(p) for p in videos.iterdir()}
+    return DataLayout(data), keys, code
+
+
+def test_table_has_one_row_per_video_with_errors_for_bad_inputs(pipeline_run):
+    layout, keys, code = pipeline_run
+    assert code == 0
+    table = pd.read_parquet(layout.table_parquet).set_index("video_key")
+    csv = pd.read_csv(layout.table_csv)
+    assert sorted(table.index) == sorted(keys.values())
+    assert len(csv) == len(table)
+    assert list(table.reset_index().columns) == [c.name for c in COLUMNS]
+
+    def row(name):
+        return table.loc[keys[name]]
+
+    expected_errors = {
+        "empty.mp4": "empty file",
+        "random.mp4": "not a readable media file",
+        "truncated.mp4": "not a readable media file",
+        "audio_only.mp4": "audio-only file",
+    }
+    for name, message in expected_errors.items():
+        r = row(name)
+        assert r["status"] == "failed", name
+        assert r["video_metadata_status"] == "failed"
+        assert message in r["error"] and r["error"].startswith("video_metadata:"), (name, r["error"])
+        assert r["filtered_frames_status"] == "not_run"
+
+    for name in ["product_talk.mp4", "video_only.mp4", ODD_NAME, "rotated.mp4", "uhd_4k.mp4", "vfr.mp4"]:
+        r = row(name)
+        assert r["status"] == "ok", (name, r["error"])
+        assert pd.isna(r["error"])
+        assert r["kept_frame_count"] >= 1
+        assert r["video_metadata_seconds"] >= 0
+
+
+def test_good_videos_have_correct_features(pipeline_run):
+    layout, keys, _ = pipeline_run
+    table = pd.read_parquet(layout.table_parquet).set_index("video_key")
+    talk = table.loc["product_talk"]
+    assert (talk["width"], talk["height"], talk["duration_s"]) == (1080, 1920, 12.0)
+    assert talk["has_audio"] and talk["speech_segment_count"] >= 1
+    assert talk["dropped_black_count"] == 2
+
+    only_video = table.loc[keys["video_only.mp4"]]
+    assert not only_video["has_audio"]
+    assert only_video["audio_wav_status"] == "no_audio" and only_video["speech_segments_status"] == "no_audio"
+    assert only_video["speech_segment_count"] == 0
+
+    rotated = table.loc[keys["rotated.mp4"]]
+    assert (rotated["width"], rotated["height"]) == (360, 640)
+    assert table.loc[keys["vfr.mp4"]]["variable_frame_rate"]
+    assert (table.loc[keys["uhd_4k.mp4"]]["width"], table.loc[keys["uhd_4k.mp4"]]["height"]) == (2160, 3840)
+
+    odd = table.loc[keys[ODD_NAME]]
+    assert odd["file_name"] == ODD_NAME
+    frames_dir = layout.video(keys[ODD_NAME]).frames_dir
+    assert (frames_dir / "frames_index.json").exists() and list(frames_dir.glob("*.jpg"))
+
+
+def test_outputs_are_where_the_docs_say(pipeline_run):
+    layout, keys, _ = pipeline_run
+    video = layout.video("product_talk")
+    for path in [video.metadata_json, video.audio_wav, video.speech_segments_json, video.speech_segments_csv,
+                 video.frames_index_json, video.filtered_frames_json]:
+        assert path.exists(), path
+    assert not list(layout.root.rglob("*.tmp"))  # no temp files left behind
+
+
+def test_table_write_is_atomic(pipeline_run, monkeypatch):
+    from tiktok_assets.lib import table as table_module
+
+    layout, _, _ = pipeline_run
+    before_csv, before_parquet = layout.table_csv.read_bytes(), layout.table_parquet.read_bytes()
+    frame = pd.read_parquet(layout.table_parquet)
+
+    def crash(self, path, *args, **kwargs):
+        with open(path, "w") as fh:
+            fh.write("video_key,half a row")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", crash)
+    with pytest.raises(OSError):
+        table_module.write_table(frame, layout.table_csv, layout.table_parquet)
+    assert layout.table_csv.read_bytes() == before_csv
+    assert pd.read_parquet(layout.table_parquet).equals(pd.read_parquet(layout.table_parquet))
+    assert len(before_parquet) > 0
+    assert not list(layout.root.glob(".*.tmp"))

@@ -1,0 +1,67 @@
+"""new_video_sensor: exactly the new, complete, visible video files become partitions."""
+
+import os
+import time
+
+import dagster as dg
+
+from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.defs.sensors import new_video_sensor
+from tiktok_assets.lib import registry
+from tiktok_assets.lib.keys import partition_key_for
+
+
+def _age(path, seconds=120):
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def _tick(instance, data_dir):
+    context = dg.build_sensor_context(instance=instance, resources={"paths": ProjectPaths(data_dir=str(data_dir))})
+    return new_video_sensor(context)
+
+
+def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
+    videos = data_dir / "tiktok_videos"
+    for name in ["product_talk.mp4", "silent cuts (copy).mp4"]:
+        (videos / name).write_bytes((sample_dir / "silent_cuts.mp4").read_bytes())
+        _age(videos / name)
+    (videos / ".hidden.mp4").write_bytes(b"x" * 100)
+    (videos / "notes.txt").write_text("not a video")
+    (videos / "empty.mp4").touch()
+    (videos / "growing.mp4").write_bytes(b"x" * 100)  # written just now: still being copied
+    _age(videos / ".hidden.mp4")
+    _age(videos / "notes.txt")
+    _age(videos / "empty.mp4")
+
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, data_dir)
+        expected = sorted([partition_key_for("product_talk.mp4"), partition_key_for("silent cuts (copy).mp4")])
+        assert sorted(r.partition_key for r in result.run_requests) == expected
+        added = result.dynamic_partitions_requests[0]
+        assert sorted(added.partition_keys) == expected and added.partitions_def_name == VIDEOS_PARTITION
+        layout = ProjectPaths(data_dir=str(data_dir)).layout()
+        assert registry.lookup(layout, expected[1]).file_name == "silent cuts (copy).mp4"
+
+        instance.add_dynamic_partitions(VIDEOS_PARTITION, expected)
+        assert isinstance(_tick(instance, data_dir), dg.SkipReason)  # nothing new on the next tick
+
+        _age(videos / "growing.mp4")  # the copy finished
+        result = _tick(instance, data_dir)
+        assert [r.partition_key for r in result.run_requests] == ["growing"]
+
+
+def test_a_drop_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir):
+    videos = data_dir / "tiktok_videos"
+    for i in range(1000):
+        path = videos / f"drop_{i:04d}.mp4"
+        path.write_bytes(b"\x00" * 16)
+        _age(path)
+    with dg.instance_for_test() as instance:
+        started = time.perf_counter()
+        result = _tick(instance, data_dir)
+        elapsed = time.perf_counter() - started
+    assert len(result.run_requests) == 1000
+    assert len(set(r.partition_key for r in result.run_requests)) == 1000
+    assert elapsed < 60  # Dagster's default sensor tick timeout
