@@ -11,7 +11,8 @@ Frame selection (:func:`select_representative`), on the frames kept by ``frame_f
 - maximal marginal relevance: the best-scoring frame first, then repeatedly the frame maximising
   ``mmr_lambda * score - (1 - mmr_lambda) * max cosine to the frames already picked`` (0.7), so
   a near-copy of a picked frame loses to a different view; a frame whose cosine to a picked one
-  is >= ``duplicate_cosine`` (0.95) is never picked, even if that leaves fewer than k;
+  is >= ``duplicate_cosine`` (0.99: near-identical; frame_filter already drops SSIM duplicates) is
+  never picked, even if that leaves fewer than k;
 - status: ``ok``; ``few_frames`` when fewer than 2 frames are usable or distinct (all of them are
   returned); ``no_frames`` when there are none. The picks are returned in time order.
 """
@@ -44,7 +45,7 @@ class DetectionLike(Protocol):
 class SelectionConfig:
     detection_weight: float = 0.5
     mmr_lambda: float = 0.7
-    duplicate_cosine: float = 0.95
+    duplicate_cosine: float = 0.99
     min_frames: int = MIN_FRAMES
     max_frames: int = MAX_FRAMES
 
