@@ -1,4 +1,6 @@
-"""Real media and tiny models for the audio-library tests (imported by the test modules).
+"""Real media and tiny models for the audio-library tests.
+
+Import into a test module with ``from tiktok_assets_tests.lib.audio_fixtures import *``.
 
 Everything is built once per test session: the builders are cached by target folder under the
 session's base temp dir, so several test modules that import these fixtures share one build.
@@ -81,8 +83,12 @@ def build_tiny_whisper(root: Path) -> Path:
     """A random d_model=64 Whisper with the real multilingual tokenizer, converted to CTranslate2 int8."""
     import ctranslate2
     import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperTokenizerFast)
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizerFast,
+    )
 
     base = build_packaged_whisper(root, "base")
     hf = root / "tiny-whisper-hf"
@@ -125,8 +131,8 @@ def build_tiny_demucs(root: Path) -> Path:
     from demucs.states import get_state, save_with_checksum
 
     torch.manual_seed(0)
-    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, depth=2, t_layers=1,
-                     bottom_channels=0, samplerate=44100, segment=4)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, depth=2, t_layers=0,
+                     bottom_channels=0, dconv_mode=0, samplerate=44100, segment=4)
     args, kwargs = model._init_args_kwargs
     package = {"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": get_state(model, None, half=True),
                "training_args": {}}
@@ -138,53 +144,53 @@ def build_tiny_demucs(root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fixtures_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def audio_fixtures_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _root(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def speech_clip(fixtures_root: Path) -> AudioClip:
-    return build_clip(fixtures_root, "speech")
+def speech_clip(audio_fixtures_root: Path) -> AudioClip:
+    return build_clip(audio_fixtures_root, "speech")
 
 
 @pytest.fixture(scope="session")
-def music_clip(fixtures_root: Path) -> AudioClip:
-    return build_clip(fixtures_root, "music")
+def music_clip(audio_fixtures_root: Path) -> AudioClip:
+    return build_clip(audio_fixtures_root, "music")
 
 
 @pytest.fixture(scope="session")
-def speech_music_clip(fixtures_root: Path) -> AudioClip:
-    return build_clip(fixtures_root, "speech_music")
+def speech_music_clip(audio_fixtures_root: Path) -> AudioClip:
+    return build_clip(audio_fixtures_root, "speech_music")
 
 
 @pytest.fixture(scope="session")
-def no_audio_clip(fixtures_root: Path) -> AudioClip:
-    return build_clip(fixtures_root, "no_audio")
+def no_audio_clip(audio_fixtures_root: Path) -> AudioClip:
+    return build_clip(audio_fixtures_root, "no_audio")
 
 
 @pytest.fixture(scope="session")
-def french_wav(fixtures_root: Path) -> Path:
-    return espeak_wav(SPEECH_FR, fixtures_root / "speech_fr.wav", voice="fr")
+def french_wav(audio_fixtures_root: Path) -> Path:
+    return espeak_wav(SPEECH_FR, audio_fixtures_root / "speech_fr.wav", voice="fr")
 
 
 @pytest.fixture(scope="session")
-def whisper_tiny_en(fixtures_root: Path) -> Path:
-    return build_packaged_whisper(fixtures_root, "tiny.en")
+def whisper_tiny_en(audio_fixtures_root: Path) -> Path:
+    return build_packaged_whisper(audio_fixtures_root, "tiny.en")
 
 
 @pytest.fixture(scope="session")
-def whisper_base(fixtures_root: Path) -> Path:
-    return build_packaged_whisper(fixtures_root, "base")
+def whisper_base(audio_fixtures_root: Path) -> Path:
+    return build_packaged_whisper(audio_fixtures_root, "base")
 
 
 @pytest.fixture(scope="session")
-def tiny_whisper(fixtures_root: Path) -> Path:
-    return build_tiny_whisper(fixtures_root)
+def tiny_whisper(audio_fixtures_root: Path) -> Path:
+    return build_tiny_whisper(audio_fixtures_root)
 
 
 @pytest.fixture(scope="session")
-def tiny_demucs(fixtures_root: Path) -> Path:
-    return build_tiny_demucs(fixtures_root)
+def tiny_demucs(audio_fixtures_root: Path) -> Path:
+    return build_tiny_demucs(audio_fixtures_root)
 
 
 def block_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
@@ -193,7 +199,7 @@ def block_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     attempts: list[tuple] = []
 
-    def refuse(self, address, *args, **kwargs):  # noqa: ANN001
+    def refuse(self, address, *args, **kwargs):
         attempts.append(address)
         raise OSError("network disabled in tests")
 

