@@ -1,7 +1,7 @@
 """Frame filtering on small grayscale copies: black frames, blurred frames, near-duplicates.
 
 - black: mean luma <= ``black_mean`` and 95th percentile <= ``black_p95`` (0-255 scale);
-- blurred: the no-reference blur metric of Crete-Roffet et al. (``skimage.measure.blur_effect``:
+- blurred: the no-reference blur metric of Crete-Roffet et al. (``image_metrics.blur_effect``:
   0 sharp, 1 fully blurred, largely independent of content) above ``blur_absolute`` AND more than
   ``blur_margin`` above the video's own reference (25th percentile over its non-black frames, i.e.
   its sharper frames). A soft but steady clip therefore keeps its frames: only frames clearly
@@ -17,10 +17,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skimage.measure import blur_effect
-from skimage.metrics import structural_similarity
 
 from tiktok_assets.lib.frames import CandidateFrame
+from tiktok_assets.lib.image_metrics import blur_effect, ssim
 
 ANALYSIS_WIDTH = 270  # sharpness and brightness are measured at this width, whatever the source
 SSIM_WIDTH = 135
@@ -95,12 +94,6 @@ def is_black(gray: np.ndarray, config: FilterConfig) -> tuple[bool, float]:
     return mean <= config.black_mean and float(np.percentile(gray, 95)) <= config.black_p95, mean
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    if a.shape != b.shape:
-        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
-    return float(structural_similarity(a, b, data_range=255))
-
-
 def filter_frames(
     frames: list[CandidateFrame], frames_dir: str | Path, config: FilterConfig = FilterConfig()
 ) -> FilterResult:
@@ -130,6 +123,8 @@ def filter_frames(
             small = cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
                                interpolation=cv2.INTER_AREA)
             if last_small is not None:
+                if small.shape != last_small.shape:
+                    small = cv2.resize(small, (last_small.shape[1], last_small.shape[0]), interpolation=cv2.INTER_AREA)
                 verdict.ssim_to_last_kept = round(ssim(small, last_small), 4)
                 if verdict.ssim_to_last_kept > config.ssim_threshold:
                     verdict.reason, verdict.score = DUPLICATE, verdict.ssim_to_last_kept
