@@ -194,7 +194,7 @@ def tiny_demucs(audio_fixtures_root: Path) -> Path:
 
 
 def block_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Make every socket connection fail and record the attempts."""
+    """Make every name lookup and socket connection fail, and record the attempts."""
     import socket
 
     attempts: list[tuple] = []
@@ -203,6 +203,11 @@ def block_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
         attempts.append(address)
         raise OSError("network disabled in tests")
 
+    def no_dns(host, *args, **kwargs):
+        attempts.append(host)
+        raise socket.gaierror("name resolution disabled in tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     return attempts
