@@ -72,3 +72,63 @@ def test_no_audio_gives_empty_events(no_audio_clip) -> None:
 
 def test_array_and_path_agree(speech_clip) -> None:
     assert detect_events(load_wav(speech_clip.wav)) == detect_events(speech_clip.wav)
+
+
+def test_audio_analysis_document_and_feature_columns(speech_music_clip, whisper_tiny_en, tmp_path) -> None:
+    import csv
+
+    from tiktok_assets.lib.audio_analysis import (
+        FEATURE_COLUMNS,
+        build_audio_analysis,
+        feature_columns,
+        write_analysis,
+        write_events_csv,
+        write_segments_csv,
+        write_transcript_txt,
+    )
+    from tiktok_assets.lib.models.whisper import load_whisper, transcribe
+    from tiktok_assets.lib.music import fingerprint, recognize_music
+
+    transcript = transcribe(load_whisper(whisper_tiny_en, "cpu"), speech_music_clip.wav)
+    events = detect_events(speech_music_clip.wav)
+    fp = fingerprint(speech_music_clip.wav)
+    analysis = build_audio_analysis(transcript, events, recognize_music(speech_music_clip.wav, False), fp)
+    write_analysis(tmp_path / "audio_analysis_results.json", analysis)
+    reloaded = json.loads((tmp_path / "audio_analysis_results.json").read_text())
+    features = feature_columns(reloaded)
+    assert tuple(features) == FEATURE_COLUMNS and features == analysis["features"]
+    assert features["has_speech"] and features["language"] == "en" and "headphone" in features["speech_text"].lower()
+    assert features["word_count"] >= 10 and features["speech_rate_wpm"] > 0
+    assert features["speech_ratio"] == events.speech_ratio and features["music_ratio"] >= 0.8
+    assert features["music_status"] == "disabled" and features["music_title"] is None
+    assert features["audio_fingerprint"] == fp.id and len(fp.id) == 16
+
+    write_transcript_txt(tmp_path / "speech_transcription.txt", transcript)
+    assert "headphone" in (tmp_path / "speech_transcription.txt").read_text().lower()
+    write_segments_csv(tmp_path / "segments.csv", transcript)
+    write_events_csv(tmp_path / "audio_events.csv", events)
+    rows = list(csv.DictReader((tmp_path / "audio_events.csv").open()))
+    assert [r["label"] for r in rows] == [s.label for s in events.segments]
+    assert len(list(csv.DictReader((tmp_path / "segments.csv").open()))) == len(transcript.segments)
+
+
+def test_audio_analysis_without_audio(tmp_path) -> None:
+    from tiktok_assets.lib.audio_analysis import (
+        build_audio_analysis,
+        write_events_csv,
+        write_segments_csv,
+        write_transcript_txt,
+    )
+
+    analysis = build_audio_analysis(None, None, None, None, has_audio=False)
+    json.dumps(analysis)
+    assert analysis["features"] == {
+        "has_speech": False, "language": None, "speech_text": "", "word_count": 0, "speech_rate_wpm": 0.0,
+        "speech_ratio": 0.0, "music_ratio": 0.0, "music_title": None, "music_artist": None,
+        "music_status": "no_audio", "audio_fingerprint": ""}
+    write_transcript_txt(tmp_path / "speech_transcription.txt", None)
+    assert (tmp_path / "speech_transcription.txt").read_text() == ""
+    write_events_csv(tmp_path / "audio_events.csv", None)
+    assert (tmp_path / "audio_events.csv").read_text() == "start,end,label,confidence\n"
+    write_segments_csv(tmp_path / "segments.csv", None)
+    assert (tmp_path / "segments.csv").read_text().startswith("start,end,text")
