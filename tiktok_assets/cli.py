@@ -132,6 +132,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
+    from tiktok_assets.lib.models.manifest import folder_size_mb, load_manifest, pull
+
+    models_dir = Path(args.models_dir or DEFAULT_MODELS_DIR)
+    entries = load_manifest(models_dir / "manifest.yaml")
+    if args.action == "list":
+        print(f"{'name':<18} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
+        for e in entries:
+            state = "present" if e.present(models_dir) else "missing"
+            size = f"{folder_size_mb(e.local_dir(models_dir)):.0f} MB" if state == "present" else f"~{e.size_mb} MB"
+            print(f"{e.name:<18} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source}")
+        return 0
+    by_name = {e.name: e for e in entries}
+    unknown = [n for n in args.names if n not in by_name]
+    if unknown:
+        print(f"tiktok-assets: unknown model(s) {', '.join(unknown)}; see `tiktok-assets models list`", file=sys.stderr)
+        return 2
+    failed = 0
+    for e in [by_name[n] for n in args.names] if args.names else entries:
+        if e.present(models_dir) and not args.force:
+            print(f"{e.name}: present in {e.local_dir(models_dir)}")
+            continue
+        print(f"{e.name}: pulling {e.source} (~{e.size_mb} MB) into {e.local_dir(models_dir)}", flush=True)
+        try:
+            pull(e, models_dir)
+        except Exception as exc:  # noqa: BLE001 - report each model and go on
+            failed += 1
+            print(f"{e.name}: FAILED ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                  file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     os.execvp("dagster", ["dagster", "dev", "-m", "tiktok_assets.definitions", *args.extra])
 
@@ -150,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("models", help="list model weights (present / missing / size) or pull them into models/")
+    p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("names", nargs="*", help="models to pull (default: all)")
+    p.add_argument("--models-dir", default=None, help="default: ./models or $TIKTOK_ASSETS_MODELS_DIR")
+    p.add_argument("--force", action="store_true", help="pull even when present")
+    p.set_defaults(fn=cmd_models)
     p = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on this project's instance")
     p.add_argument("extra", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_dev)
