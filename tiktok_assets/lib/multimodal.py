@@ -83,6 +83,11 @@ class FrameAnalysis:
         }
 
 
+def encode_product_prompts(clip: ImageEncoder, vocabulary: Vocabulary) -> np.ndarray:
+    """(n_prompts, d) text embeddings of every product class's CLIP prompts."""
+    return clip.encode_texts([p for _, p in vocabulary.product_prompts()])
+
+
 def analyse_frames(
     frames: Sequence[FrameLike],
     frames_dir: str | Path,
@@ -94,15 +99,20 @@ def analyse_frames(
     clip_batch_size: int = 32,
     detect_batch_size: int = 8,
     selection_config: SelectionConfig = SelectionConfig(),
+    prompt_embeddings: np.ndarray | None = None,
 ) -> FrameAnalysis:
-    """Embeddings, detections and representative frames for one video's kept frames (time order)."""
+    """Embeddings, detections and representative frames for one video's kept frames (time order).
+
+    ``prompt_embeddings``: the vocabulary's product prompts already encoded with ``clip``
+    (:func:`encode_product_prompts`), to encode them once per run instead of once per video.
+    """
     frames_dir = Path(frames_dir)
     ordered = sorted(frames, key=lambda f: f.time)
     times = [float(f.time) for f in ordered]
     files = [f.file for f in ordered]
     paths = [frames_dir / f for f in files]
     embeddings = clip.encode_images(paths, batch_size=clip_batch_size)
-    prompts = clip.encode_texts([p for _, p in vocabulary.product_prompts()])
+    prompts = prompt_embeddings if prompt_embeddings is not None else encode_product_prompts(clip, vocabulary)
     detections = (detector.detect(paths, conf=conf, batch_size=detect_batch_size) if detector and paths
                   else [[] for _ in paths])
     selection = select_representative(times, files, embeddings, prompts, detections, selection_config)

@@ -102,6 +102,23 @@ def test_vocabulary_prompts_and_cache(clip, tiny_yolo_world_pt, frame_files):
                for d in r)
 
 
+def test_checkpoint_is_loaded_with_weights_only(tiny_yolo_world_pt, monkeypatch):
+    import ultralytics.nn.tasks as tasks
+
+    calls = []
+    real = tasks.torch_load
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "torch_load", recording)
+    before = tasks.SAFE_LOAD
+    load_yolo_world_model(tiny_yolo_world_pt, "cpu")
+    assert calls == [True]
+    assert tasks.SAFE_LOAD == before  # ultralytics' global flag is restored after the load
+
+
 def test_wrong_text_dimension_is_refused(tiny_yolo_world_pt):
     yolo = load_yolo_world_model(tiny_yolo_world_pt, "cpu")
     with pytest.raises(ValueError, match="dimension 256"):
