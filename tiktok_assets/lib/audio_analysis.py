@@ -18,15 +18,33 @@ from tiktok_assets.lib.music import Fingerprint, MusicMatch
 
 SCHEMA_VERSION = 1
 SEGMENT_FIELDS = ("start", "end", "text", "avg_logprob", "no_speech_prob")
-FEATURE_COLUMNS = ("has_speech", "language", "speech_text", "word_count", "speech_rate_wpm", "speech_ratio",
-                   "music_ratio", "music_title", "music_artist", "music_status", "audio_fingerprint")
+FEATURE_COLUMNS = (
+    "has_speech",
+    "language",
+    "speech_text",
+    "word_count",
+    "speech_rate_wpm",
+    "speech_ratio",
+    "music_ratio",
+    "music_title",
+    "music_artist",
+    "music_status",
+    "audio_fingerprint",
+)
 
 
-def build_audio_analysis(transcript: Transcript | None, events: AudioEvents | None,
-                         music: MusicMatch | None, fingerprint: Fingerprint | None,
-                         stems: Stems | None = None, has_audio: bool = True) -> dict[str, Any]:
+def build_audio_analysis(
+    transcript: Transcript | None,
+    events: AudioEvents | None,
+    music: MusicMatch | None,
+    fingerprint: Fingerprint | None,
+    stems: Stems | None = None,
+    has_audio: bool = True,
+) -> dict[str, Any]:
     """The JSON-safe ``audio_analysis_results.json`` document."""
-    duration = next((x.duration_s for x in (events, transcript, fingerprint) if x is not None and x.duration_s), 0.0)
+    duration = next(
+        (x.duration_s for x in (events, transcript, fingerprint) if x is not None and x.duration_s), 0.0
+    )
     analysis: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "has_audio": has_audio,

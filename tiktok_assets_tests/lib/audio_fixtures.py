@@ -25,8 +25,10 @@ from tiktok_assets.lib.audio import extract_wav
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SPEECH_FR = ("Je m'appelle Marie et j'habite à Paris. J'aime beaucoup la cuisine française, le fromage, "
-             "le pain et le vin rouge. Merci beaucoup et à bientôt.")
+SPEECH_FR = (
+    "Je m'appelle Marie et j'habite à Paris. J'aime beaucoup la cuisine française, le fromage, "
+    "le pain et le vin rouge. Merci beaucoup et à bientôt."
+)
 SMALL = {"width": 160, "height": 288, "fps": 10}  # the tests only need the audio track
 
 
@@ -46,10 +48,28 @@ def _root(factory: pytest.TempPathFactory) -> Path:
 def espeak_wav(text: str, target: Path, voice: str = "en-us", rate: int = 150) -> Path:
     """espeak-ng speech as a 16 kHz mono 16-bit WAV."""
     raw = target.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), text], check=True,
-                   capture_output=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", "16000",
-                    "-c:a", "pcm_s16le", str(target)], check=True)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), text], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-c:a",
+            "pcm_s16le",
+            str(target),
+        ],
+        check=True,
+    )
     raw.unlink()
     return target
 
@@ -60,7 +80,12 @@ def build_clip(root: Path, name: str) -> AudioClip:
     specs = {
         "speech": {"speech_text": samples.SPEECH_EN, "speech_delay": 1.0, "duration": 8.0},
         "music": {"music": True, "duration": 8.0},
-        "speech_music": {"speech_text": samples.SPEECH_EN, "speech_delay": 2.0, "music": True, "duration": 10.0},
+        "speech_music": {
+            "speech_text": samples.SPEECH_EN,
+            "speech_delay": 2.0,
+            "music": True,
+            "duration": 10.0,
+        },
         "no_audio": {"has_audio": False, "duration": 2.0},
     }
     video = root / f"{name}.mp4"
@@ -97,10 +122,21 @@ def build_tiny_whisper(root: Path) -> Path:
     tokenizer = WhisperTokenizerFast(tokenizer_file=str(hf / "tokenizer.json"))
     torch.manual_seed(0)
     config = WhisperConfig(
-        vocab_size=51865, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
-        max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50258,
-        eos_token_id=50257, pad_token_id=50257, bos_token_id=50257,
+        vocab_size=51865,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        max_target_positions=448,
+        decoder_start_token_id=50258,
+        eos_token_id=50257,
+        pad_token_id=50257,
+        bos_token_id=50257,
     )
     model = WhisperForConditionalGeneration(config)
     model.save_pretrained(hf)
@@ -131,11 +167,24 @@ def build_tiny_demucs(root: Path) -> Path:
     from demucs.states import get_state, save_with_checksum
 
     torch.manual_seed(0)
-    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, depth=2, t_layers=0,
-                     bottom_channels=0, dconv_mode=0, samplerate=44100, segment=4)
+    model = HTDemucs(
+        sources=["drums", "bass", "other", "vocals"],
+        channels=8,
+        depth=2,
+        t_layers=0,
+        bottom_channels=0,
+        dconv_mode=0,
+        samplerate=44100,
+        segment=4,
+    )
     args, kwargs = model._init_args_kwargs
-    package = {"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": get_state(model, None, half=True),
-               "training_args": {}}
+    package = {
+        "klass": HTDemucs,
+        "args": args,
+        "kwargs": kwargs,
+        "state": get_state(model, None, half=True),
+        "training_args": {},
+    }
     folder = root / "tiny-demucs"
     folder.mkdir(exist_ok=True)
     save_with_checksum(package, folder / "abcd1234.th")

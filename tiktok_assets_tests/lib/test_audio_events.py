@@ -58,8 +58,12 @@ def test_silence_and_ambient_from_loudness() -> None:
     assert [s.label for s in events.segments] == ["silence", "ambient"]
     assert events.segments[0].end == pytest.approx(2.0, abs=0.1)
     assert events.silence_ratio == pytest.approx(0.4, abs=0.03)
-    assert events.csv_rows()[0] == {"start": 0.0, "end": events.segments[0].end, "label": "silence",
-                                    "confidence": events.segments[0].confidence}
+    assert events.csv_rows()[0] == {
+        "start": 0.0,
+        "end": events.segments[0].end,
+        "label": "silence",
+        "confidence": events.segments[0].confidence,
+    }
 
 
 def test_no_audio_gives_empty_events(no_audio_clip) -> None:
@@ -97,7 +101,11 @@ def test_audio_analysis_document_and_feature_columns(speech_music_clip, whisper_
     reloaded = json.loads((tmp_path / "audio_analysis_results.json").read_text())
     features = feature_columns(reloaded)
     assert tuple(features) == FEATURE_COLUMNS and features == analysis["features"]
-    assert features["has_speech"] and features["language"] == "en" and "headphone" in features["speech_text"].lower()
+    assert (
+        features["has_speech"]
+        and features["language"] == "en"
+        and "headphone" in features["speech_text"].lower()
+    )
     assert features["word_count"] >= 10 and features["speech_rate_wpm"] > 0
     assert features["speech_ratio"] == events.speech_ratio and features["music_ratio"] >= 0.8
     assert features["music_status"] == "disabled" and features["music_title"] is None
@@ -123,9 +131,18 @@ def test_audio_analysis_without_audio(tmp_path) -> None:
     analysis = build_audio_analysis(None, None, None, None, has_audio=False)
     json.dumps(analysis)
     assert analysis["features"] == {
-        "has_speech": False, "language": None, "speech_text": "", "word_count": 0, "speech_rate_wpm": 0.0,
-        "speech_ratio": 0.0, "music_ratio": 0.0, "music_title": None, "music_artist": None,
-        "music_status": "no_audio", "audio_fingerprint": ""}
+        "has_speech": False,
+        "language": None,
+        "speech_text": "",
+        "word_count": 0,
+        "speech_rate_wpm": 0.0,
+        "speech_ratio": 0.0,
+        "music_ratio": 0.0,
+        "music_title": None,
+        "music_artist": None,
+        "music_status": "no_audio",
+        "audio_fingerprint": "",
+    }
     write_transcript_txt(tmp_path / "speech_transcription.txt", None)
     assert (tmp_path / "speech_transcription.txt").read_text() == ""
     write_events_csv(tmp_path / "audio_events.csv", None)

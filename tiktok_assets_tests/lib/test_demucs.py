@@ -21,8 +21,7 @@ from tiktok_assets.lib.models.demucs import (
     load_demucs,
     separate,
 )
-
-from tiktok_assets_tests.lib.audio_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.audio_fixtures import *
 
 
 def test_checkpoint_folder_loads_through_loader_once(tiny_demucs: Path) -> None:
@@ -51,8 +50,9 @@ def test_single_checkpoint_file_and_hub_cache_layout(tiny_demucs: Path, tmp_path
     assert isinstance(load_demucs(folder, "cpu").model, HTDemucs)
 
 
-def test_separates_real_clip_into_two_stems_of_input_length(tiny_demucs: Path, speech_music_clip,
-                                                            tmp_path: Path) -> None:
+def test_separates_real_clip_into_two_stems_of_input_length(
+    tiny_demucs: Path, speech_music_clip, tmp_path: Path
+) -> None:
     loaded = load_demucs(tiny_demucs, "cpu", name="tiny_htdemucs")
     n_in = load_wav(speech_music_clip.wav).size
     # 10 s of audio in 6 s blocks with 1 s cross-fades: two blocks, bounded memory.
@@ -81,7 +81,9 @@ def test_blocks_and_resampling_keep_audio_in_place(speech_music_clip, tmp_path: 
     original, vocals = load_wav(speech_music_clip.wav), load_wav(stems.vocals_path)
     assert vocals.size == original.size
     assert np.corrcoef(original, vocals)[0, 1] > 0.99  # no shift or seam at the 3 s block borders
-    assert np.abs(load_wav(stems.no_vocals_path)).max() < 5e-3  # demucs adds the mix mean back to every source
+    assert (
+        np.abs(load_wav(stems.no_vocals_path)).max() < 5e-3
+    )  # demucs adds the mix mean back to every source
     assert not list((tmp_path / "stems").glob(".*.tmp"))  # atomic writes leave no temp files
 
 
@@ -92,8 +94,9 @@ def test_no_audio_track_gives_empty_stems(tiny_demucs: Path, no_audio_clip, tmp_
     assert load_wav(stems.vocals_path).size == 0 and load_wav(stems.no_vocals_path).size == 0
 
 
-def test_missing_or_tampered_weights_raise_model_unavailable(tiny_demucs: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_or_tampered_weights_raise_model_unavailable(
+    tiny_demucs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ModelUnavailableError, match="do not exist"):
         load_demucs(tmp_path / "nothing", "cpu")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

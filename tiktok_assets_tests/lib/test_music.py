@@ -41,8 +41,15 @@ def test_same_soundtrack_is_similar_other_audio_is_not(music_clip, speech_clip, 
     reupload = tmp_path / "reupload.mp3"
     _ffmpeg("-ss", "1.5", "-i", str(music_clip.wav), "-c:a", "libmp3lame", "-b:a", "96k", str(reupload))
     other_music = tmp_path / "other_music.wav"
-    _ffmpeg("-f", "lavfi", "-i", "aevalsrc='0.3*sin(2*PI*t*(330+110*floor(mod(t*3,3))))*exp(-3*mod(t,0.333))'"
-            ":s=16000:d=8", "-ac", "1", str(other_music))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='0.3*sin(2*PI*t*(330+110*floor(mod(t*3,3))))*exp(-3*mod(t,0.333))':s=16000:d=8",
+        "-ac",
+        "1",
+        str(other_music),
+    )
     assert fingerprint_similarity(original, original) == 1.0
     assert fingerprint_similarity(original, fingerprint(reupload)) >= 0.9
     assert fingerprint_similarity(original, fingerprint(speech_clip.wav)) <= 0.2
@@ -70,7 +77,9 @@ async def _forbidden(path: Path) -> dict:
     raise AssertionError("Shazam must not be called when recognition is disabled")
 
 
-def test_enabled_recognition_without_network_is_unreachable(music_clip, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enabled_recognition_without_network_is_unreachable(
+    music_clip, monkeypatch: pytest.MonkeyPatch
+) -> None:
     attempts = block_network(monkeypatch)
     match = recognize_music(music_clip.wav, enabled=True, timeout_s=10)
     assert match.status in ("unreachable", "error")
@@ -93,7 +102,10 @@ def test_enabled_recognition_timeout_is_unreachable(music_clip, monkeypatch: pyt
 
 def test_shazam_answer_parsing() -> None:
     assert match_from_response({"matches": [], "tagid": "x"}) == MusicMatch("no_match")
-    answer = {"matches": [{"id": "1", "offset": 12.34567}],
-              "track": {"key": 123, "title": "Song", "subtitle": "Band", "url": "https://www.shazam.com/track/123"}}
-    assert match_from_response(answer) == MusicMatch("matched", "Song", "Band", "123",
-                                                     "https://www.shazam.com/track/123", 12.346)
+    answer = {
+        "matches": [{"id": "1", "offset": 12.34567}],
+        "track": {"key": 123, "title": "Song", "subtitle": "Band", "url": "https://www.shazam.com/track/123"},
+    }
+    assert match_from_response(answer) == MusicMatch(
+        "matched", "Song", "Band", "123", "https://www.shazam.com/track/123", 12.346
+    )

@@ -23,8 +23,7 @@ from tiktok_assets.lib.models.whisper import (
     transcribe,
     whisper_weights,
 )
-
-from tiktok_assets_tests.lib.audio_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.audio_fixtures import *
 
 
 def _normalise(text: str) -> str:
@@ -88,8 +87,9 @@ def test_tiny_random_model_runs_through_loader(tiny_whisper: Path, french_wav: P
     assert load_whisper(tiny_whisper, "cpu") is model  # cached: one load per process
     assert MODEL_CACHE.load_count("whisper") == before + 1
     assert model.is_multilingual
-    transcript = transcribe(model, french_wav, vad_filter=False, word_timestamps=True, beam_size=1,
-                            temperature=0.0)
+    transcript = transcribe(
+        model, french_wav, vad_filter=False, word_timestamps=True, beam_size=1, temperature=0.0
+    )
     assert isinstance(transcript, Transcript)
     assert transcript.duration_s == pytest.approx(load_wav(french_wav).size / 16000, abs=0.01)
     # A random model says random things, but in the structure and language set of a real one.

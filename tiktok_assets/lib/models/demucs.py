@@ -98,7 +98,9 @@ def load_demucs(weights: Path, device: str = "auto", name: str = "htdemucs") -> 
     """Load (once per process) a Demucs model or bag from a local file or folder."""
     weights = Path(weights).expanduser().resolve()
     if not weights.exists():
-        raise ModelUnavailableError(f"Demucs weights {weights} do not exist (`tiktok-assets models pull {name}`).")
+        raise ModelUnavailableError(
+            f"Demucs weights {weights} do not exist (`tiktok-assets models pull {name}`)."
+        )
     device = resolve_device(device)
 
     def _load() -> LoadedDemucs:
@@ -205,8 +207,16 @@ def _verify_checksum(path: Path) -> None:
 
 # --- separation -----------------------------------------------------------------------------------
 
-def separate(model: LoadedDemucs, wav_path: str | Path, out_dir: str | Path, device: str | None = None,
-             segment_s: float | None = None, block_s: float = 60.0, overlap_s: float = 1.0) -> Stems:
+
+def separate(
+    model: LoadedDemucs,
+    wav_path: str | Path,
+    out_dir: str | Path,
+    device: str | None = None,
+    segment_s: float | None = None,
+    block_s: float = 60.0,
+    overlap_s: float = 1.0,
+) -> Stems:
     """Split ``wav_path`` (any file FFmpeg decodes) into ``vocals.wav`` and ``no_vocals.wav``
     (sum of the other sources) in ``out_dir``, 16 kHz mono. ``segment_s``: the model's window
     (default and maximum: the model's own); ``block_s``: audio held in memory at once."""
@@ -264,15 +274,24 @@ def separate(model: LoadedDemucs, wav_path: str | Path, out_dir: str | Path, dev
             carry = chunk[:, -overlap:] if not last else carry
             if last:
                 break
-    return Stems(str(out_dir / "vocals.wav"), str(out_dir / "no_vocals.wav"), OUT_RATE,
-                 round(written / OUT_RATE, 3))
+    return Stems(
+        str(out_dir / "vocals.wav"), str(out_dir / "no_vocals.wav"), OUT_RATE, round(written / OUT_RATE, 3)
+    )
 
 
 def _apply(model: LoadedDemucs, mix: Any, device: str, segment: float) -> Any:
     from demucs.apply import apply_model
 
-    return apply_model(model.model, mix, shifts=0, split=True, overlap=0.25, device=device,
-                       segment=None if math.isinf(segment) else segment, progress=False)
+    return apply_model(
+        model.model,
+        mix,
+        shifts=0,
+        split=True,
+        overlap=0.25,
+        device=device,
+        segment=None if math.isinf(segment) else segment,
+        progress=False,
+    )
 
 
 def _to_out(stem: Any, sr: int) -> np.ndarray:
@@ -299,8 +318,23 @@ def _read_blocks(path: str | Path, sr: int, channels: int, block: int):
     """Yield ``(samples (channels, n), is_last)`` blocks of at most ``block`` frames from FFmpeg."""
     if not Path(path).is_file():
         raise VideoInputError(f"audio file {path} does not exist")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", str(channels),
-           "-ar", str(sr), "-f", "f32le", "-"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(sr),
+        "-f",
+        "f32le",
+        "-",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     frame_bytes = 4 * channels
     try:
@@ -317,12 +351,21 @@ def _read_blocks(path: str | Path, sr: int, channels: int, block: int):
         if proc.stdout:
             proc.stdout.close()
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0 and "does not contain any stream" not in stderr and "matches no streams" not in stderr:
+        if (
+            proc.wait() != 0
+            and "does not contain any stream" not in stderr
+            and "matches no streams" not in stderr
+        ):
             raise VideoInputError(f"audio cannot be decoded: {stderr.strip().splitlines()[-1:] or '?'}")
 
 
 def describe(model: LoadedDemucs) -> dict[str, Any]:
     """What was loaded, for logs and asset metadata."""
     segment = model.max_segment_s
-    return {"weights": str(model.weights), "device": model.device, "samplerate": model.samplerate,
-            "sources": model.sources, "max_segment_s": segment if math.isfinite(segment) else None}
+    return {
+        "weights": str(model.weights),
+        "device": model.device,
+        "samplerate": model.samplerate,
+        "sources": model.sources,
+        "max_segment_s": segment if math.isfinite(segment) else None,
+    }

