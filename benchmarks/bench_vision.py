@@ -26,17 +26,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import cv2
+import torch
+from PIL import Image
 
-from tiktok_assets.lib.models.base import resolve_preset  # noqa: E402
-from tiktok_assets.lib.models.blip import load_blip  # noqa: E402
-from tiktok_assets.lib.models.clip import load_clip  # noqa: E402
-from tiktok_assets.lib.models.vlm import load_vlm  # noqa: E402
-from tiktok_assets.lib.models.yolo_world import load_yolo_world  # noqa: E402
-from tiktok_assets.lib.vocabulary import load_vocabulary  # noqa: E402
-from tiktok_assets_tests.lib.vision_fixtures import (  # noqa: E402
+from tiktok_assets.lib.models.base import resolve_preset
+from tiktok_assets.lib.models.blip import load_blip
+from tiktok_assets.lib.models.clip import load_clip
+from tiktok_assets.lib.models.vlm import load_vlm
+from tiktok_assets.lib.models.yolo_world import load_yolo_world
+from tiktok_assets.lib.vocabulary import load_vocabulary
+from tiktok_assets_tests.lib.vision_fixtures import (
     build_tiny_blip,
     build_tiny_clip_dir,
     build_tiny_vlm,

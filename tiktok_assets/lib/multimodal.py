@@ -41,6 +41,7 @@ from tiktok_assets.lib.vocabulary import Vocabulary
 EMBEDDINGS_DIR = "frame_embeddings"
 REPRESENTATIVE_DIR = "representative"
 TIMESTAMPS_JSON = "representative_timestamps.json"
+DEFAULT_SELECTION = SelectionConfig()
 
 
 class FrameLike(Protocol):
@@ -98,7 +99,7 @@ def analyse_frames(
     conf: float = 0.25,
     clip_batch_size: int = 32,
     detect_batch_size: int = 8,
-    selection_config: SelectionConfig = SelectionConfig(),
+    selection_config: SelectionConfig = DEFAULT_SELECTION,
     prompt_embeddings: np.ndarray | None = None,
 ) -> FrameAnalysis:
     """Embeddings, detections and representative frames for one video's kept frames (time order).

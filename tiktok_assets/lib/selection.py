@@ -86,7 +86,7 @@ def frame_budget(n_candidates: int, config: SelectionConfig = SelectionConfig())
     """``clamp(round(sqrt(n)), min_frames, max_frames)``, never more than ``n``."""
     if n_candidates <= 0:
         return 0
-    k = min(max(int(math.floor(math.sqrt(n_candidates) + 0.5)), config.min_frames), config.max_frames)
+    k = min(max(math.floor(math.sqrt(n_candidates) + 0.5), config.min_frames), config.max_frames)
     return min(k, n_candidates)
 
 

@@ -90,7 +90,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def load_yaml_strict(path: Path) -> Any:
     """Parse a YAML file, refusing duplicate keys. Shared with the vocabulary loader."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except TaxonomyError as exc:
         raise TaxonomyError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:

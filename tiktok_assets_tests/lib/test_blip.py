@@ -6,7 +6,7 @@ from PIL import Image
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.blip import load_blip
-from tiktok_assets_tests.lib.vision_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.vision_fixtures import *
 
 
 @pytest.fixture(scope="module")

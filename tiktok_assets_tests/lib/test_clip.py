@@ -7,7 +7,7 @@ from PIL import Image
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.clip import load_clip
-from tiktok_assets_tests.lib.vision_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.vision_fixtures import *
 
 
 def test_hub_folder_layout_encodes_real_frames(tiny_clip_dir, frame_files):
@@ -30,7 +30,7 @@ def test_pil_and_paths_give_the_same_embedding_and_batching_does_not_change_it(t
 
 
 def test_checkpoint_file_with_registered_architecture(tiny_clip_file, tiny_clip_dir, frame_files):
-    clip = load_clip(tiny_clip_file, arch=TINY_CLIP_ARCH, device="cpu")  # noqa: F405
+    clip = load_clip(tiny_clip_file, arch=TINY_CLIP_ARCH, device="cpu")
     same_weights = load_clip(tiny_clip_dir, device="cpu")  # both fixtures use seed 0
     assert np.allclose(clip.encode_images(frame_files[:1]), same_weights.encode_images(frame_files[:1]), atol=1e-5)
     assert clip.encode_images([]).shape == (0, 512)

@@ -23,7 +23,7 @@ from tiktok_assets.lib.multimodal import (
 from tiktok_assets.lib.samples import generate_samples
 from tiktok_assets.lib.taxonomy import load_taxonomy
 from tiktok_assets.lib.vocabulary import load_vocabulary
-from tiktok_assets_tests.lib.vision_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.vision_fixtures import *
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tiktok_assets.lib.models.vlm import (
     understand,
 )
 from tiktok_assets.lib.taxonomy import MAPPED, MODEL, UNMAPPED, load_taxonomy
-from tiktok_assets_tests.lib.vision_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.vision_fixtures import *
 
 VALID = '{"description": "Wireless over-ear headphones shown on a desk.", "category": ["Phones & Electronics", "Audio", "Headphones"]}'
 

@@ -19,7 +19,7 @@ from tiktok_assets.lib.models.yolo_world import (
     set_offline_classes,
 )
 from tiktok_assets.lib.vocabulary import load_vocabulary
-from tiktok_assets_tests.lib.vision_fixtures import *  # noqa: F403
+from tiktok_assets_tests.lib.vision_fixtures import *
 
 CLASSES = ["lipstick", "sneaker", "handbag", "person"]
 IMGSZ = 320  # small input keeps the random 's' model fast on CPU; the structure is what is tested
@@ -103,7 +103,7 @@ def test_vocabulary_prompts_and_cache(clip, tiny_yolo_world_pt, frame_files):
 
 
 def test_checkpoint_is_loaded_with_weights_only(tiny_yolo_world_pt, monkeypatch):
-    import ultralytics.nn.tasks as tasks
+    from ultralytics.nn import tasks
 
     calls = []
     real = tasks.torch_load

@@ -18,9 +18,22 @@ from pathlib import Path
 import pytest
 
 __all__ = [
-    "TINY_CLIP_CFG", "vision_env", "frame_files", "tiny_clip_dir", "tiny_clip_file", "tiny_yolo_world_pt",
-    "tiny_blip_dir", "tiny_vlm_dir", "build_frames", "build_tiny_clip_dir", "build_tiny_clip_file",
-    "build_tiny_yolo_world", "build_tiny_blip", "build_tiny_vlm", "TINY_CLIP_ARCH", "QWEN_CHAT_TEMPLATE",
+    "QWEN_CHAT_TEMPLATE",
+    "TINY_CLIP_ARCH",
+    "TINY_CLIP_CFG",
+    "build_frames",
+    "build_tiny_blip",
+    "build_tiny_clip_dir",
+    "build_tiny_clip_file",
+    "build_tiny_vlm",
+    "build_tiny_yolo_world",
+    "frame_files",
+    "tiny_blip_dir",
+    "tiny_clip_dir",
+    "tiny_clip_file",
+    "tiny_vlm_dir",
+    "tiny_yolo_world_pt",
+    "vision_env",
 ]
 
 TINY_CLIP_ARCH = "tiny-clip-test"
@@ -123,7 +136,6 @@ def build_tiny_yolo_world(folder: Path) -> Path:
     """A random WorldModel from ultralytics' yolov8s-worldv2.yaml, saved as a .pt like ultralytics does."""
     import torch
     from ultralytics import YOLOWorld
-
     from ultralytics.nn.modules.block import BNContrastiveHead, ContrastiveHead
 
     torch.manual_seed(0)

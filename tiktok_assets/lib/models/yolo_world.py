@@ -61,7 +61,7 @@ def _prepare_env() -> None:
 @contextlib.contextmanager
 def _ultralytics_safe_load(enabled: bool) -> Iterator[None]:
     """Turn on ultralytics' weights_only checkpoint loading for one load (its flag is read at call time)."""
-    import ultralytics.nn.tasks as tasks
+    from ultralytics.nn import tasks
 
     with _safe_load_lock:
         previous = tasks.SAFE_LOAD
