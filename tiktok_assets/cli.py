@@ -139,11 +139,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     models_dir = Path(args.models_dir or DEFAULT_MODELS_DIR)
     entries = load_manifest(models_dir / "manifest.yaml")
     if args.action == "list":
-        print(f"{'name':<18} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
+        print(f"{'name':<22} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
         for e in entries:
             state = "present" if e.present(models_dir) else "missing"
             size = f"{folder_size_mb(e.local_dir(models_dir)):.0f} MB" if state == "present" else f"~{e.size_mb} MB"
-            print(f"{e.name:<18} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source}")
+            print(f"{e.name:<22} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source}")
         return 0
     by_name = {e.name: e for e in entries}
     unknown = [n for n in args.names if n not in by_name]

@@ -27,4 +27,6 @@ class ProjectPaths(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir())})
+    from tiktok_assets.defs.model_resources import model_resources
+
+    return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources()})

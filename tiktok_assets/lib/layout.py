@@ -77,6 +77,38 @@ class VideoLayout:
         return self.out_dir / "transcript.json"
 
     @property
+    def stems_dir(self) -> Path:
+        return self.out_dir / "stems"
+
+    @property
+    def stems_json(self) -> Path:
+        return self.out_dir / "stems.json"
+
+    @property
+    def transcript_txt(self) -> Path:
+        return self.out_dir / "speech_transcription.txt"
+
+    @property
+    def transcript_csv(self) -> Path:
+        return self.out_dir / "transcript_segments.csv"
+
+    @property
+    def audio_events_json(self) -> Path:
+        return self.out_dir / "audio_events.json"
+
+    @property
+    def audio_events_csv(self) -> Path:
+        return self.out_dir / "audio_events.csv"
+
+    @property
+    def music_json(self) -> Path:
+        return self.out_dir / "music_recognition.json"
+
+    @property
+    def audio_analysis_json(self) -> Path:
+        return self.out_dir / "audio_analysis_results.json"
+
+    @property
     def frames_index_json(self) -> Path:
         return self.frames_dir / "frames_index.json"
 

@@ -14,12 +14,16 @@ class Column:
     csv: bool = True  # False: Parquet only (e.g. embeddings)
 
 
-STAGES: list[str] = ["video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames"]
+STAGES: list[str] = [
+    "video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames",
+    "audio_stems", "transcript", "audio_events", "music_recognition", "audio_analysis",
+]
 
 
 def _stage_columns(stage: str) -> list[Column]:
     return [
-        Column(f"{stage}_status", "string", f"Outcome of {stage}: ok, failed, skipped, no_audio or not_run."),
+        Column(f"{stage}_status", "string",
+               f"Outcome of {stage}: ok, failed, skipped, not_run, or no_audio / disabled where they apply."),
         Column(f"{stage}_error", "string", f"Error of {stage} when it failed or was skipped."),
         Column(f"{stage}_seconds", "Float64", f"Wall time of {stage} for this video, seconds."),
     ]
@@ -57,6 +61,19 @@ COLUMNS: list[Column] = [
     Column("dropped_blur_count", "Int64", "Frames dropped as blurred (relative to the video)."),
     Column("dropped_duplicate_count", "Int64", "Frames dropped as near-duplicates (SSIM above threshold)."),
     Column("kept_frame_timestamps", "string", "Timestamps of kept frames as a JSON list, seconds."),
+    Column("has_speech", "boolean", "Whisper transcribed some speech."),
+    Column("language", "string", "Spoken language (ISO 639-1) detected by Whisper, when there is speech."),
+    Column("language_probability", "Float64", "Whisper's probability of that language."),
+    Column("speech_text", "string", "Full transcript text (also in speech_transcription.txt)."),
+    Column("word_count", "Int64", "Words in the transcript."),
+    Column("speech_rate_wpm", "Float64", "Words per minute of transcribed speech time."),
+    Column("speech_ratio", "Float64", "Fraction of the audio with speech (audio events; includes speech over music)."),
+    Column("music_ratio", "Float64", "Fraction of the audio with music or singing (audio events)."),
+    Column("silence_ratio", "Float64", "Fraction of the audio that is silence (loudness below threshold)."),
+    Column("music_status", "string", "Shazam: disabled, matched, no_match, unreachable, error, or no_audio."),
+    Column("music_title", "string", "Song title when Shazam matched."),
+    Column("music_artist", "string", "Artist when Shazam matched."),
+    Column("audio_fingerprint", "string", "Short id of the Chromaprint fingerprint: equal ids = identical soundtrack."),
     *[c for stage in STAGES for c in _stage_columns(stage)],
 ]
 

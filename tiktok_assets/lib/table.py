@@ -10,12 +10,14 @@ from typing import Any
 import pandas as pd
 
 from tiktok_assets.lib import atomic
+from tiktok_assets.lib.audio_analysis import feature_columns
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.registry import RegisteredVideo
 from tiktok_assets.lib.schema import COLUMNS, STAGES
 from tiktok_assets.lib.status import FAILED, read_status
 
 NOT_RUN = "not_run"
+SKIPPED = "skipped"
 Row = dict[str, Any]
 
 
@@ -62,8 +64,31 @@ def frame_columns(video: VideoLayout) -> Row:
     }
 
 
-# Each stage group contributes its columns; later stages append their own builders here.
-ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [metadata_columns, audio_columns, speech_columns, frame_columns]
+def audio_analysis_columns(video: VideoLayout) -> Row:
+    """Audio features from each stage's own file, so a failed stage leaves only its columns empty."""
+    transcript = _json(video.transcript_json)
+    events = _json(video.audio_events_json)
+    music = _json(video.music_json)
+    if not (transcript or events or music):
+        return {}
+    parts = {"has_audio": _json(video.audio_json).get("has_audio"), "transcript": transcript or None,
+             "events": events or None, "music": music.get("match"), "fingerprint": music.get("fingerprint")}
+    row = feature_columns(parts)
+    row["silence_ratio"] = events.get("silence_ratio")
+    row["language_probability"] = transcript.get("language_probability") if row.get("language") else None
+    if not transcript:
+        row.update(has_speech=None, language=None, speech_text=None, word_count=None, speech_rate_wpm=None)
+    if not events:
+        row.update(speech_ratio=None, music_ratio=None)
+    if not music:
+        row.update(music_status=None, audio_fingerprint=None)
+    return row
+
+
+# Each stage group contributes its columns.
+ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
+    metadata_columns, audio_columns, speech_columns, frame_columns, audio_analysis_columns,
+]
 
 
 def status_columns(video: VideoLayout, stages: list[str]) -> Row:
@@ -81,7 +106,7 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
             first_error = f"{stage}: {status.error}"
     if FAILED in states:
         overall = "failed"
-    elif NOT_RUN in states or "skipped" in states:
+    elif NOT_RUN in states or SKIPPED in states:
         overall = "incomplete"
     else:
         overall = "ok"

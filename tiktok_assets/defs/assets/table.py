@@ -7,13 +7,12 @@ from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.registry import RegisteredVideo
-from tiktok_assets.lib.schema import COLUMNS
+from tiktok_assets.lib.schema import COLUMNS, STAGES
 from tiktok_assets.lib.table import build_table, write_table
 
 TABLE_SCHEMA = dg.TableSchema(
     columns=[dg.TableColumn(c.name, c.dtype, description=c.description) for c in COLUMNS]
 )
-PARTITIONED_STAGES = ["video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames"]
 
 
 def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list[RegisteredVideo]:
@@ -30,7 +29,7 @@ def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list
 
 @dg.asset(
     group_name="table",
-    deps=PARTITIONED_STAGES,
+    deps=STAGES,
     kinds={"pandas", "parquet", "csv"},
     automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     description="One row per registered video with every feature and a status/error/time per stage; "

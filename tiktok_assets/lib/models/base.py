@@ -74,7 +74,7 @@ def resolve_weights(name: str, model: str, models_dir: Path | None = None) -> Pa
         except Exception:  # noqa: BLE001 - any miss in the cache means "not available"
             pass
     raise ModelUnavailableError(
-        f"Model '{name}' ({model}) is not available locally (looked in {models_dir / name} and the "
+        f"Model '{name}' ({model}) is not available locally (looked in {(models_dir / name).resolve()} and the "
         f"Hugging Face cache). Fetch it with `{pull_hint(name)}`, or set the resource's `model` to a "
         f"local folder."
     )

