@@ -64,3 +64,29 @@ def copy_clip(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def model_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment that points every model resource at real-format weights the tests build: real
+    packaged Whisper tiny.en, tiny random CLIP / YOLO-World / BLIP / Qwen2.5-VL. Separation off
+    (the random Demucs would garble the speech; Demucs is tested through its asset separately)."""
+    from tiktok_assets_tests.lib import audio_fixtures, vision_fixtures
+
+    root = tmp_path_factory.getbasetemp()
+    config = root / "yolo_config"
+    config.mkdir(exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config))
+    os.environ["YOLO_OFFLINE"] = "1"
+
+    def once(name, build):
+        return vision_fixtures._once(root, name, build)
+
+    return {
+        "TIKTOK_ASSETS_WHISPER_MODEL": str(audio_fixtures.build_packaged_whisper(root, "tiny.en")),
+        "TIKTOK_ASSETS_SEPARATION": "0",
+        "TIKTOK_ASSETS_CLIP_MODEL": str(once("clip_dir", vision_fixtures.build_tiny_clip_dir)),
+        "TIKTOK_ASSETS_YOLO_WORLD_MODEL": str(once("yolo_world", vision_fixtures.build_tiny_yolo_world)),
+        "TIKTOK_ASSETS_BLIP_MODEL": str(once("blip", vision_fixtures.build_tiny_blip)),
+        "TIKTOK_ASSETS_VLM_MODEL": str(once("vlm", vision_fixtures.build_tiny_vlm)),
+    }

@@ -27,6 +27,8 @@ class ProjectPaths(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    from tiktok_assets.defs.assets.vision import CatalogueResource
     from tiktok_assets.defs.model_resources import model_resources
 
-    return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources()})
+    return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources(),
+                                     "catalogue": CatalogueResource()})

@@ -109,6 +109,26 @@ class VideoLayout:
         return self.out_dir / "audio_analysis_results.json"
 
     @property
+    def vision_dir(self) -> Path:
+        return self.out_dir / "vision"
+
+    @property
+    def frame_objects_json(self) -> Path:
+        return self.vision_dir / "frame_objects.json"
+
+    @property
+    def representative_dir(self) -> Path:
+        return self.frames_dir / "representative"
+
+    @property
+    def frame_features_json(self) -> Path:
+        return self.vision_dir / "frame_features.json"
+
+    @property
+    def understanding_json(self) -> Path:
+        return self.vision_dir / "video_understanding.json"
+
+    @property
     def frames_index_json(self) -> Path:
         return self.frames_dir / "frames_index.json"
 

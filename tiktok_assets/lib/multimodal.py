@@ -121,8 +121,10 @@ def analyse_frames(
                          mean_embedding(embeddings), detector_ran=detector is not None)
 
 
-def save_frame_analysis(analysis: FrameAnalysis, frames_dir: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """Write embeddings, detections, selection and representative frames under ``out_dir``."""
+def save_frame_analysis(analysis: FrameAnalysis, frames_dir: str | Path, out_dir: str | Path,
+                        representative_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write embeddings, detections and selection under ``out_dir``, and the representative frames in
+    ``representative_dir`` (default ``out_dir/representative``)."""
     frames_dir, out_dir = Path(frames_dir), Path(out_dir)
     with atomic.atomic_dir(out_dir / EMBEDDINGS_DIR) as tmp:
         index = []
@@ -133,7 +135,8 @@ def save_frame_analysis(analysis: FrameAnalysis, frames_dir: str | Path, out_dir
         atomic.write_json(tmp / "index.json", index)
     atomic.write_json(out_dir / "detections.json", analysis.to_json())
     atomic.write_json(out_dir / "selection.json", analysis.selection.to_json())
-    representative = save_representative_frames(analysis.selection, frames_dir, out_dir / REPRESENTATIVE_DIR)
+    representative = save_representative_frames(analysis.selection, frames_dir,
+                                                representative_dir or out_dir / REPRESENTATIVE_DIR)
     return {"embeddings": out_dir / EMBEDDINGS_DIR, "detections": out_dir / "detections.json",
             "selection": out_dir / "selection.json", "representative": representative}
 
@@ -222,3 +225,15 @@ def feature_columns(
         row[key] = row[key] or NOT_RUN
     row.update(statuses or {})
     return row
+
+
+def load_detections(frame_objects_json: Path, frames: list[dict]) -> tuple[list[list[Any]], bool]:
+    """Detections per kept frame from frame_objects (empty lists when the detector did not run)."""
+    from tiktok_assets.lib.models.yolo_world import Detection
+
+    data = atomic.read_json(frame_objects_json) if frame_objects_json.exists() else {}
+    if not data.get("detector_ran"):
+        return [[] for _ in frames], False
+    by_file = {row["file"]: row["detections"] for row in data["frames"]}
+    return [[Detection(d["label"], d["confidence"], tuple(d["box_xyxy_norm"]), d["is_product"])
+             for d in by_file.get(f["file"], [])] for f in frames], True

@@ -17,6 +17,7 @@ class Column:
 STAGES: list[str] = [
     "video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames",
     "audio_stems", "transcript", "audio_events", "music_recognition", "audio_analysis",
+    "frame_objects", "representative_frames", "frame_features", "video_understanding",
 ]
 
 
@@ -74,6 +75,18 @@ COLUMNS: list[Column] = [
     Column("music_title", "string", "Song title when Shazam matched."),
     Column("music_artist", "string", "Artist when Shazam matched."),
     Column("audio_fingerprint", "string", "Short id of the Chromaprint fingerprint: equal ids = identical soundtrack."),
+    Column("objects_top", "string", "Most frequent YOLO-World objects as `label:frames;...` (frames a label is in)."),
+    Column("product_frame_ratio", "Float64", "Share of kept frames with a product detection above the confidence."),
+    Column("representative_frame_count", "Int64", "Representative frames picked: clamp(round(sqrt(kept)), 2, 5)."),
+    Column("representative_timestamps", "string", "Timestamps of the representative frames as a JSON list, seconds."),
+    Column("captions", "string", "BLIP captions of the representative frames as a JSON list."),
+    Column("clip_embedding", "object", "Mean CLIP image embedding of the kept frames (list of floats).", csv=False),
+    Column("video_description", "string", "Vision-language model description of the video."),
+    Column("category_l1", "string", "Product category, taxonomy level 1."),
+    Column("category_l2", "string", "Product category, taxonomy level 2."),
+    Column("category_l3", "string", "Product category, taxonomy level 3."),
+    Column("category_source", "string", "model (valid path as answered) or mapped (nearest valid path)."),
+    Column("category_similarity", "Float64", "Text similarity of the model's answer to the chosen taxonomy path."),
     *[c for stage in STAGES for c in _stage_columns(stage)],
 ]
 

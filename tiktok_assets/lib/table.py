@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tiktok_assets.lib import atomic
@@ -85,9 +86,38 @@ def audio_analysis_columns(video: VideoLayout) -> Row:
     return row
 
 
+def vision_columns(video: VideoLayout) -> Row:
+    """Feature-table columns of the visual stages, from their files (absent stage = empty columns)."""
+    row: Row = {}
+    objects = atomic.read_json(video.frame_objects_json) if video.frame_objects_json.exists() else {}
+    if objects.get("detector_ran"):
+        counts = objects["objects"]["counts"]
+        row["objects_top"] = ";".join(f"{k}:{v}" for k, v in list(counts.items())[:5])
+        frames = objects["frames"]
+        row["product_frame_ratio"] = round(sum(f["product_frame"] for f in frames) / len(frames), 4) if frames else 0.0
+    reps_file = video.representative_dir / "representative_timestamps.json"
+    if reps_file.exists():
+        reps = atomic.read_json(reps_file)
+        row["representative_frame_count"] = len(reps["frames"])
+        row["representative_timestamps"] = json.dumps([r["time"] for r in reps["frames"]])
+        mean = video.vision_dir / "mean_embedding.npy"
+        row["clip_embedding"] = np.load(mean).astype(float).round(6).tolist() if mean.exists() else None
+    if video.frame_features_json.exists():
+        row["captions"] = json.dumps([f["caption"] for f in atomic.read_json(video.frame_features_json)["frames"]],
+                                     ensure_ascii=False)
+    if video.understanding_json.exists():
+        u = atomic.read_json(video.understanding_json)
+        row["video_description"] = u.get("description")
+        category = u.get("category") or [None, None, None]
+        row["category_l1"], row["category_l2"], row["category_l3"] = category
+        row["category_source"] = u.get("category_source") if u.get("status") == "ok" else None
+        row["category_similarity"] = u.get("category_similarity")
+    return row
+
+
 # Each stage group contributes its columns.
 ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
-    metadata_columns, audio_columns, speech_columns, frame_columns, audio_analysis_columns,
+    metadata_columns, audio_columns, speech_columns, frame_columns, audio_analysis_columns, vision_columns,
 ]
 
 

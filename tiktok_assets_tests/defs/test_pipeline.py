@@ -1,5 +1,6 @@
 """The whole per-video pipeline through Dagster on good and bad inputs, and the feature table."""
 
+import json
 import os
 
 import pandas as pd
@@ -15,14 +16,15 @@ ODD_NAME = "crème \"brûlée\" it's #1.mp4"
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(sample_dir, tmp_path_factory):
+def pipeline_run(sample_dir, model_env, tmp_path_factory):
     """Run the CLI pipeline over good and bad inputs once; return (layout, keys by file, exit code)."""
     root = tmp_path_factory.mktemp("project")
     data, home = root / "data", root / "dagster_home"
     videos = data / "tiktok_videos"
     videos.mkdir(parents=True)
     home.mkdir()
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "TIKTOK_ASSETS_DATA_DIR")}
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "TIKTOK_ASSETS_DATA_DIR", *model_env)}
+    os.environ.update(model_env)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["TIKTOK_ASSETS_DATA_DIR"] = str(data)
 
@@ -95,6 +97,21 @@ def test_good_videos_have_correct_features(pipeline_run):
     assert (talk["width"], talk["height"], talk["duration_s"]) == (1080, 1920, 12.0)
     assert talk["has_audio"] and talk["speech_segment_count"] >= 1
     assert talk["dropped_black_count"] == 2
+    # audio models (real packaged Whisper tiny.en): the spoken sentence, in English
+    assert talk["language"] == "en" and talk["has_speech"] and talk["word_count"] >= 12
+    assert "battery" in talk["speech_text"].lower()
+    assert talk["audio_stems_status"] == "disabled" and talk["music_status"] == "disabled"
+    assert talk["audio_fingerprint"] and talk["speech_ratio"] > 0.3
+    # vision models (tiny random weights, real code paths): structure, not content
+    kept = talk["kept_frame_count"]
+    assert talk["representative_frame_count"] == min(max(round(kept ** 0.5), 2), 5, kept)
+    assert len(json.loads(talk["captions"])) == talk["representative_frame_count"]
+    assert len(json.loads(talk["representative_timestamps"])) == talk["representative_frame_count"]
+    assert len(talk["clip_embedding"]) == 512
+    assert talk["frame_objects_status"] == "ok" and talk["video_understanding_status"] in ("ok", "unparsable")
+    reps = layout.video("product_talk").representative_dir
+    assert len(list(reps.glob("representative_*.jpg"))) == talk["representative_frame_count"]
+    assert (reps / "representative_timestamps.json").exists()
 
     only_video = table.loc[keys["video_only.mp4"]]
     assert not only_video["has_audio"]

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from tiktok_assets.defs.batching import video_backfill_policy
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.stage_runner import run_partitions
@@ -35,6 +36,7 @@ def _outcome(result: dict) -> str:
 
 @dg.asset(
     partitions_def=videos_partitions,
+    backfill_policy=video_backfill_policy,
     group_name="audio",
     deps=["video_metadata"],
     kinds={"ffmpeg", "wav"},
@@ -60,6 +62,7 @@ def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.Mate
 
 @dg.asset(
     partitions_def=videos_partitions,
+    backfill_policy=video_backfill_policy,
     group_name="audio",
     deps=["audio_wav"],
     kinds={"onnx", "json"},

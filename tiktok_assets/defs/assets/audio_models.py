@@ -4,7 +4,7 @@ per-video audio_analysis_results.json."""
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import GPU_POOL, model_backfill_policy
+from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource, WhisperResource
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
@@ -46,7 +46,7 @@ def speech_source(video: VideoLayout) -> str:
 
 @dg.asset(
     partitions_def=videos_partitions, group_name="audio", deps=["audio_wav"], kinds={"pytorch", "wav"},
-    pool=GPU_POOL, backfill_policy=model_backfill_policy,
+    pool=GPU_POOL, backfill_policy=video_backfill_policy,
     description="Demucs (htdemucs) two-stem separation: stems/vocals.wav and stems/no_vocals.wav (16 kHz "
     "mono), processed in bounded blocks. Status disabled when separation is switched off.",
 )
@@ -72,7 +72,7 @@ def audio_stems(context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: 
 
 @dg.asset(
     partitions_def=videos_partitions, group_name="audio", deps=["audio_stems"], kinds={"ctranslate2", "json"},
-    pool=GPU_POOL, backfill_policy=model_backfill_policy,
+    pool=GPU_POOL, backfill_policy=video_backfill_policy,
     description="faster-whisper on the vocals stem (or the mix): language, segments and words with "
     "timestamps (VAD filter on). transcript.json, speech_transcription.txt (always written) and "
     "transcript_segments.csv.",
@@ -114,7 +114,7 @@ class AudioEventsSettings(dg.Config):
 
 @dg.asset(
     partitions_def=videos_partitions, group_name="audio", deps=["audio_wav"], kinds={"onnx", "csv"},
-    backfill_policy=model_backfill_policy,
+    backfill_policy=video_backfill_policy,
     description="Timeline of speech / speech over music / singing / music / ambient / silence "
     "(FireRedVAD AED + loudness) and speech / music / silence ratios. audio_events.json and .csv.",
 )
@@ -137,6 +137,7 @@ def audio_events(context: dg.AssetExecutionContext, paths: ProjectPaths, config:
 
 @dg.asset(
     partitions_def=videos_partitions, group_name="audio", deps=["audio_stems"], kinds={"shazam", "json"},
+    backfill_policy=video_backfill_policy,
     description="Local fingerprint (Chromaprint + offline Shazam signature) always; Shazam recognition "
     "of the no_vocals stem only when enabled (it sends audio to an outside service).",
 )
@@ -162,7 +163,7 @@ def music_recognition(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 @dg.asset(
     partitions_def=videos_partitions, group_name="audio",
-    deps=["transcript", "audio_events", "music_recognition"], kinds={"json"},
+    deps=["transcript", "audio_events", "music_recognition"], kinds={"json"}, backfill_policy=video_backfill_policy,
     description="audio_analysis_results.json: transcript, events, music and fingerprint of the video, "
     "plus the audio feature columns.",
 )

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from tiktok_assets.defs.batching import video_backfill_policy
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.stage_runner import run_partitions
@@ -50,6 +51,7 @@ def load_candidates(video: VideoLayout) -> list[CandidateFrame]:
 
 @dg.asset(
     partitions_def=videos_partitions,
+    backfill_policy=video_backfill_policy,
     group_name="frames",
     deps=["video_metadata", "speech_segments"],
     kinds={"pyav", "jpeg"},
@@ -85,6 +87,7 @@ def candidate_frames(
 
 @dg.asset(
     partitions_def=videos_partitions,
+    backfill_policy=video_backfill_policy,
     group_name="frames",
     deps=["candidate_frames"],
     kinds={"opencv", "json"},

@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from tiktok_assets.defs.batching import video_backfill_policy
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.stage_runner import run_partitions
@@ -15,6 +16,7 @@ from tiktok_assets.lib.probe import probe_video
 
 @dg.asset(
     partitions_def=videos_partitions,
+    backfill_policy=video_backfill_policy,
     group_name="media",
     kinds={"ffmpeg", "json"},
     description="Duration, display size, rotation, frame rates, codecs, bitrates and file size (ffprobe).",
