@@ -33,24 +33,21 @@ def test_definitions_validate_and_dg_check():
     assert "loaded successfully" in result.stdout + result.stderr
 
 
-def test_cli_add_then_dagster_asset_materialize(sample_dir, tmp_path):
+def test_cli_add_then_dagster_asset_materialize(sample_dir, model_env, tmp_path):
     data, home = tmp_path / "data", tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     clip = copy_clip(sample_dir / "silent_cuts.mp4", tmp_path / "elsewhere" / "My Clip.mp4")
-    env = {"DAGSTER_HOME": str(home), "TIKTOK_ASSETS_DATA_DIR": str(data)}
+    env = {"DAGSTER_HOME": str(home), "TIKTOK_ASSETS_DATA_DIR": str(data), **model_env}
     added = _run(str(BIN / "tiktok-assets"), "add", str(clip), env=env)
     assert added.returncode == 0, added.stderr
     key = added.stdout.split("\t")[0]
     assert key.startswith("my_clip-h")
-    media = "group:media or group:audio or group:frames"
     result = _run(str(BIN / "dagster"), "asset", "materialize", "-m", "tiktok_assets.definitions",
-                  "--select", media, "--partition", key, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    result = _run(str(BIN / "dagster"), "asset", "materialize", "-m", "tiktok_assets.definitions",
-                  "--select", "video_features", env=env)
+                  "--select", "*", "--partition", key, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_parquet(data / "video_features_results.parquet")
     assert list(table["video_key"]) == [key]
     assert table.loc[0, "file_name"] == "My Clip.mp4" and table.loc[0, "source_path"] == str(clip.resolve())
-    assert table.loc[0, "filtered_frames_status"] == "ok" and table.loc[0, "kept_frame_count"] >= 3
+    assert table.loc[0, "status"] == "ok" and table.loc[0, "kept_frame_count"] >= 3
+    assert table.loc[0, "transcript_status"] == "no_audio" and table.loc[0, "representative_frame_count"] >= 2
