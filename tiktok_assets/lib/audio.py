@@ -65,12 +65,11 @@ def load_wav(path: str | Path) -> np.ndarray:
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write float samples in [-1, 1] (mono) as 16-bit PCM, atomically."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-    with atomic.atomic_path(path) as tmp:
-        with wave.open(str(tmp), "wb") as wf:
-            wf.setnchannels(1)
-            wf.setsampwidth(2)
-            wf.setframerate(sample_rate)
-            wf.writeframes(pcm.tobytes())
+    with atomic.atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(sample_rate)
+        wf.writeframes(pcm.tobytes())
 
 
 def _dbfs(amplitude: float) -> float:

@@ -1,16 +1,13 @@
 """Model-based visual stages: YOLO-World objects, CLIP representative frames, BLIP captions + CLIP
 embeddings per representative frame, and the vision-language description and category."""
 
-import os
-from functools import cache
-
 import dagster as dg
 import numpy as np
 
 from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import BlipResource, ClipResource, VlmResource, YoloWorldResource
 from tiktok_assets.defs.partitions import videos_partitions
-from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
 from tiktok_assets.defs.stage_runner import run_partitions
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
@@ -23,36 +20,15 @@ from tiktok_assets.lib.multimodal import (
     representative_paths,
     save_frame_analysis,
 )
-from tiktok_assets.lib.selection import SelectionConfig, aggregate_objects, mean_embedding, select_representative
+from tiktok_assets.lib.selection import (
+    SelectionConfig,
+    aggregate_objects,
+    mean_embedding,
+    select_representative,
+)
 from tiktok_assets.lib.status import read_status
-from tiktok_assets.lib.taxonomy import Taxonomy, load_taxonomy
-from tiktok_assets.lib.vocabulary import Vocabulary, load_vocabulary
 
 DISABLED = "disabled"
-
-
-class CatalogueResource(dg.ConfigurableResource):
-    """The product vocabulary (detector classes, CLIP prompts) and category taxonomy: versioned YAML
-    files, validated at load. Empty paths = the files shipped in tiktok_assets/data/."""
-
-    taxonomy_path: str = os.environ.get("TIKTOK_ASSETS_TAXONOMY", "")
-    vocabulary_path: str = os.environ.get("TIKTOK_ASSETS_VOCABULARY", "")
-
-    def taxonomy(self) -> Taxonomy:
-        return _taxonomy(self.taxonomy_path)
-
-    def vocabulary(self) -> Vocabulary:
-        return _vocabulary(self.vocabulary_path, self.taxonomy_path)
-
-
-@cache
-def _taxonomy(path: str) -> Taxonomy:
-    return load_taxonomy(path or None)
-
-
-@cache
-def _vocabulary(path: str, taxonomy_path: str) -> Vocabulary:
-    return load_vocabulary(path or None, _taxonomy(taxonomy_path))
 
 
 class ObjectSettings(dg.Config):

