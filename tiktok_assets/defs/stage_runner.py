@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
+from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.status import FAILED, StageStatus, describe_error, read_status, run_stage, write_status
 
 StageFn = Callable[[str, VideoLayout], Mapping[str, Any]]
@@ -37,8 +38,11 @@ def run_partitions(
     fn: StageFn,
     requires: list[str] | None = None,
     outcome: Callable[[Mapping[str, Any]], str] | None = None,
+    model_families: tuple[str, ...] = (),
 ) -> dg.MaterializeResult:
-    """Run ``fn(key, video)`` for every partition key of the run; ``fn`` returns UI metadata."""
+    """Run ``fn(key, video)`` for every partition key of the run; ``fn`` returns UI metadata.
+    ``model_families``: models this stage uses; their load count and time in this process are
+    added to the metadata (a run over many partitions should show one load each)."""
     keys = list(context.partition_keys)
     results: dict[str, Mapping[str, Any]] = {}
     failures: dict[str, str] = {}
@@ -58,12 +62,16 @@ def run_partitions(
     if failures and not results:
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items())
         raise dg.Failure(description=f"{stage} failed for {detail}", metadata={"failures": failures})
+    loads = {str(r.key): {"loads": r.loads, "load_seconds": r.seconds}
+             for r in MODEL_CACHE.records() if isinstance(r.key, tuple) and r.key[0] in model_families}
+    extra = {"model_loads": dg.MetadataValue.json(loads)} if loads else {}
     if len(keys) == 1:
-        return dg.MaterializeResult(metadata=dict(results[keys[0]]))
+        return dg.MaterializeResult(metadata={**results[keys[0]], **extra})
     return dg.MaterializeResult(
         metadata={
             "videos": len(keys),
             "succeeded": len(results),
             "failures": dg.MetadataValue.json(failures),
+            **extra,
         }
     )

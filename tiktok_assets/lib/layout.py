@@ -118,7 +118,8 @@ class VideoLayout:
 
     @property
     def representative_dir(self) -> Path:
-        return self.frames_dir / "representative"
+        """representative_<t>s.jpg and representative_timestamps.json sit in the video's frame folder."""
+        return self.frames_dir
 
     @property
     def frame_features_json(self) -> Path:

