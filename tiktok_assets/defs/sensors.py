@@ -11,7 +11,6 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
-from tiktok_assets.defs.jobs import video_pipeline
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
@@ -34,7 +33,7 @@ def backfill_request(asset_graph, keys: list[str]) -> dg.RunRequest:
 
 
 @dg.sensor(
-    job=video_pipeline,
+    asset_selection=dg.AssetSelection.all(),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds every new, fully written video in data/tiktok_videos/ as a partition and launches one "

@@ -58,6 +58,11 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
         assert sorted(keys) == expected and unpartitioned == {"video_features"}
         added = result.dynamic_partitions_requests[0]
         assert sorted(added.partition_keys) == expected and added.partitions_def_name == VIDEOS_PARTITION
+        # The tick as the sensor daemon evaluates it (validates the backfill request against the target).
+        context = dg.build_sensor_context(instance=instance, definitions=defs(),
+                                          resources={"paths": ProjectPaths(data_dir=str(data_dir))})
+        data = new_video_sensor.evaluate_tick(context)
+        assert len(data.run_requests) == 1 and data.run_requests[0].requires_backfill_daemon()
         layout = ProjectPaths(data_dir=str(data_dir)).layout()
         assert registry.lookup(layout, expected[1]).file_name == "silent cuts (copy).mp4"
 
