@@ -36,11 +36,11 @@ def _outcome(result: dict) -> str:
     return str(result.get("status", "ok"))
 
 
-def speech_source(video: VideoLayout) -> str:
-    """The vocals stem when separation ran for this video, else the mix."""
+def stem_or_mix(video: VideoLayout, stem: str) -> str:
+    """A Demucs stem (``vocals`` / ``no_vocals``) when separation ran for this video, else the mix."""
     status = read_status(video, "audio_stems")
     if status and status.status == "ok" and video.stems_json.exists():
-        return atomic.read_json(video.stems_json)["vocals_path"]
+        return atomic.read_json(video.stems_json)[f"{stem}_path"]
     return str(video.audio_wav)
 
 
@@ -104,17 +104,13 @@ def transcript(
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        if not has_audio(video):
-            result = None
-        else:
+        source = stem_or_mix(video, "vocals") if has_audio(video) else None
+        result = None
+        if source is not None:
             model = whisper.load()
-            result = transcribe(
-                model, speech_source(video), language=whisper.language or None, beam_size=whisper.beam_size
-            )
+            result = transcribe(model, source, language=whisper.language or None, beam_size=whisper.beam_size)
         document = result.to_json() if result else {"language": None, "text": "", "segments": []}
-        atomic.write_json(
-            video.transcript_json, {**document, "source": speech_source(video) if result else None}
-        )
+        atomic.write_json(video.transcript_json, {**document, "source": source})
         write_transcript_txt(video.transcript_txt, result)
         write_segments_csv(video.transcript_csv, result)
         if result is None:
@@ -206,11 +202,7 @@ def music_recognition(
         if not has_audio(video):
             atomic.write_json(video.music_json, {"match": {"status": NO_AUDIO}, "fingerprint": None})
             return {"status": NO_AUDIO}
-        source = (
-            atomic.read_json(video.stems_json)["no_vocals_path"]
-            if video.stems_json.exists() and read_status(video, "audio_stems").status == "ok"
-            else str(video.audio_wav)
-        )
+        source = stem_or_mix(video, "no_vocals")
         local = fingerprint(source)
         match = recognize_music(
             source, enabled=music_recognition.enabled, timeout_s=music_recognition.timeout_s
