@@ -192,7 +192,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    os.execvp("dagster", ["dagster", "dev", "-m", "tiktok_assets.definitions", *args.extra])
+    # This interpreter's dagster, so it works from .venv/bin without activating the environment.
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", "-m", "tiktok_assets.definitions", *extra])
 
 
 def build_parser() -> argparse.ArgumentParser:
