@@ -83,8 +83,9 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
     for i, key in enumerate(keys, 1):
         started = time.perf_counter()
         print(f"[{i}/{len(keys)}] {key} ...", flush=True)
-        result = pipeline.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                             run_config=_quiet_logs(verbose))
+        result = pipeline.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose)
+        )
         video = layout.video(key)
         for stage in STAGES:
             status = read_status(video, stage)
@@ -93,15 +94,21 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
             seconds = f"{status.seconds:6.2f}s" if status else "      -"
             print(f"    {stage:<22} {state:<9} {seconds}{detail}", flush=True)
         failed += 0 if result.success else 1
-        print(f"    {'ok' if result.success else 'finished with errors'} in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"    {'ok' if result.success else 'finished with errors'} in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
     table = defs.resolve_job_def("feature_table").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose))
+        instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose)
+    )
     if not table.success:
         print("feature table: FAILED (see the run in the Dagster UI)", file=sys.stderr)
         return 2
     print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
-    print(f"{len(keys) - failed} of {len(keys)} videos processed without error"
-          + (f"; {failed} recorded with their error in the table" if failed else ""))
+    print(
+        f"{len(keys) - failed} of {len(keys)} videos processed without error"
+        + (f"; {failed} recorded with their error in the table" if failed else "")
+    )
     return 0
 
 
@@ -115,7 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"])
     files = _video_paths(args.paths or [str(data_dir / "tiktok_videos")])
     if not files:
-        print(f"tiktok-assets: no videos found in {args.paths or data_dir / 'tiktok_videos'}", file=sys.stderr)
+        print(
+            f"tiktok-assets: no videos found in {args.paths or data_dir / 'tiktok_videos'}", file=sys.stderr
+        )
         return 1
     return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
 
@@ -133,16 +142,26 @@ def _demo_model_defaults() -> None:
     if not os.environ.get("TIKTOK_ASSETS_WHISPER_MODEL") and not whisper.present(models_dir) and packaged:
         if packaged.present(models_dir):
             os.environ["TIKTOK_ASSETS_WHISPER_MODEL"] = packaged.name
-            print(f"demo: {whisper.name} is not pulled; transcribing with {packaged.name} (Whisper base from PyPI)")
+            print(
+                f"demo: {whisper.name} is not pulled; transcribing with {packaged.name} (Whisper base from PyPI)"
+            )
     demucs = default_model("demucs", None, list(entries.values()))
     if not os.environ.get("TIKTOK_ASSETS_SEPARATION") and not demucs.present(models_dir):
         os.environ["TIKTOK_ASSETS_SEPARATION"] = "0"
         print(f"demo: {demucs.name} is not pulled; separation off (transcribing the mix)")
-    missing = [e.name for e in entries.values() if e.presets and e.family in ("clip", "yolo_world", "blip", "vlm")
-               and e is default_model(e.family, None, list(entries.values())) and not e.present(models_dir)]
+    missing = [
+        e.name
+        for e in entries.values()
+        if e.presets
+        and e.family in ("clip", "yolo_world", "blip", "vlm")
+        and e is default_model(e.family, None, list(entries.values()))
+        and not e.present(models_dir)
+    ]
     if missing:
-        print(f"demo: not pulled: {', '.join(missing)}; their stages will record a missing-model error "
-              f"(`tiktok-assets models pull {' '.join(missing)}` on a machine with internet access)")
+        print(
+            f"demo: not pulled: {', '.join(missing)}; their stages will record a missing-model error "
+            f"(`tiktok-assets models pull {' '.join(missing)}` on a machine with internet access)"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -168,13 +187,20 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{'name':<22} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
         for e in entries:
             state = "present" if e.present(models_dir) else "missing"
-            size = f"{folder_size_mb(e.local_dir(models_dir)):.0f} MB" if state == "present" else f"~{e.size_mb} MB"
+            size = (
+                f"{folder_size_mb(e.local_dir(models_dir)):.0f} MB"
+                if state == "present"
+                else f"~{e.size_mb} MB"
+            )
             print(f"{e.name:<22} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source}")
         return 0
     by_name = {e.name: e for e in entries}
     unknown = [n for n in args.names if n not in by_name]
     if unknown:
-        print(f"tiktok-assets: unknown model(s) {', '.join(unknown)}; see `tiktok-assets models list`", file=sys.stderr)
+        print(
+            f"tiktok-assets: unknown model(s) {', '.join(unknown)}; see `tiktok-assets models list`",
+            file=sys.stderr,
+        )
         return 2
     failed = 0
     for e in [by_name[n] for n in args.names] if args.names else entries:
@@ -186,21 +212,28 @@ def cmd_models(args: argparse.Namespace) -> int:
             pull(e, models_dir)
         except Exception as exc:  # noqa: BLE001 - report each model and go on
             failed += 1
-            print(f"{e.name}: FAILED ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                  file=sys.stderr)
+            print(
+                f"{e.name}: FAILED ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                file=sys.stderr,
+            )
     return 1 if failed else 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     # This interpreter's dagster, so it works from .venv/bin without activating the environment.
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
-    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", "-m", "tiktok_assets.definitions", *extra])
+    os.execv(
+        sys.executable, [sys.executable, "-m", "dagster", "dev", "-m", "tiktok_assets.definitions", *extra]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiktok-assets", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("TIKTOK_ASSETS_DATA_DIR", DEFAULT_DATA_DIR),
-                        help="project data folder (default: ./data or $TIKTOK_ASSETS_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("TIKTOK_ASSETS_DATA_DIR", DEFAULT_DATA_DIR),
+        help="project data folder (default: ./data or $TIKTOK_ASSETS_DATA_DIR)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug log of each run")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("add", help="register video files (or folders of them) as partitions")
@@ -211,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
     p.set_defaults(fn=cmd_demo)
-    p = sub.add_parser("models", help="list model weights (present / missing / size) or pull them into models/")
+    p = sub.add_parser(
+        "models", help="list model weights (present / missing / size) or pull them into models/"
+    )
     p.add_argument("action", choices=["list", "pull"])
     p.add_argument("names", nargs="*", help="models to pull (default: all)")
     p.add_argument("--models-dir", default=None, help="default: ./models or $TIKTOK_ASSETS_MODELS_DIR")
