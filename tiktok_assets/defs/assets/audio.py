@@ -30,6 +30,11 @@ def _has_audio(video: VideoLayout) -> bool:
     return bool(atomic.read_json(video.metadata_json).get("has_audio"))
 
 
+def has_audio_track(video: VideoLayout) -> bool:
+    """audio_wav extracted a track for this video (the one check every audio stage uses)."""
+    return video.audio_json.exists() and bool(atomic.read_json(video.audio_json).get("has_audio"))
+
+
 def _outcome(result: dict) -> str:
     return NO_AUDIO if result.get("has_audio") is False else "ok"
 
@@ -75,7 +80,7 @@ def speech_segments(
     vad = VadConfig(config.threshold, config.min_speech_s, config.min_silence_s, config.pad_s)
 
     def detect(key: str, video: VideoLayout) -> dict:
-        if not atomic.read_json(video.audio_json).get("has_audio"):
+        if not has_audio_track(video):
             segments = []
             has_audio = False
         else:

@@ -4,6 +4,7 @@ per-video audio_analysis_results.json."""
 
 import dagster as dg
 
+from tiktok_assets.defs.assets.audio import NO_AUDIO, has_audio_track
 from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource, WhisperResource
 from tiktok_assets.defs.partitions import videos_partitions
@@ -24,12 +25,7 @@ from tiktok_assets.lib.models.whisper import transcribe
 from tiktok_assets.lib.music import fingerprint, recognize_music
 from tiktok_assets.lib.status import read_status
 
-NO_AUDIO = "no_audio"
 DISABLED = "disabled"
-
-
-def has_audio(video: VideoLayout) -> bool:
-    return video.audio_json.exists() and bool(atomic.read_json(video.audio_json).get("has_audio"))
 
 
 def _outcome(result: dict) -> str:
@@ -60,7 +56,7 @@ def audio_stems(
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        if not has_audio(video):
+        if not has_audio_track(video):
             video.stems_json.unlink(missing_ok=True)
             return {"status": NO_AUDIO}
         if not demucs.enabled:
@@ -104,7 +100,7 @@ def transcript(
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        source = stem_or_mix(video, "vocals") if has_audio(video) else None
+        source = stem_or_mix(video, "vocals") if has_audio_track(video) else None
         result = None
         if source is not None:
             model = whisper.load()
@@ -162,11 +158,12 @@ def audio_events(
     )
 
     def run(key: str, video: VideoLayout) -> dict:
-        events = detect_events(video.audio_wav if has_audio(video) else None, settings)
+        audio = has_audio_track(video)
+        events = detect_events(video.audio_wav if audio else None, settings)
         atomic.write_json(video.audio_events_json, events.to_json())
         write_events_csv(video.audio_events_csv, events)
         return {
-            "status": "ok" if has_audio(video) else NO_AUDIO,
+            "status": "ok" if audio else NO_AUDIO,
             "speech_ratio": events.speech_ratio,
             "music_ratio": events.music_ratio,
             "silence_ratio": events.silence_ratio,
@@ -199,7 +196,7 @@ def music_recognition(
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        if not has_audio(video):
+        if not has_audio_track(video):
             atomic.write_json(video.music_json, {"match": {"status": NO_AUDIO}, "fingerprint": None})
             return {"status": NO_AUDIO}
         source = stem_or_mix(video, "no_vocals")
@@ -239,7 +236,7 @@ def audio_analysis(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg
         music = atomic.read_json(video.music_json)
         analysis = {
             "schema_version": SCHEMA_VERSION,
-            "has_audio": has_audio(video),
+            "has_audio": has_audio_track(video),
             "transcript": atomic.read_json(video.transcript_json),
             "events": atomic.read_json(video.audio_events_json),
             "music": music.get("match"),
