@@ -4,20 +4,39 @@ Dagster has no CLI for dynamic partitions, so `add` registers videos as partitio
 registers and materializes every asset for each video in this process (models load once), then
 writes the feature table. Runs are recorded in the Dagster instance at $DAGSTER_HOME, so they
 show up in `dagster dev` like any other run.
+
+Exit codes: 0 every video processed (ok or partial), 1 some videos failed (each failure is recorded in
+the feature table), 2 usage or system error (no such path, the feature table failed, an unexpected
+error), 130 / 143 interrupted by SIGINT / SIGTERM (the run stops after the current stage, the feature
+table is rewritten with what finished; a second signal aborts that too).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from tiktok_assets.lib.keys import is_video_file
 
 DEFAULT_DATA_DIR = "data"
+
+EXIT_OK = 0  # every video processed (ok or partial)
+EXIT_FAILED = 1  # some videos failed; their errors are in the feature table
+EXIT_ERROR = 2  # usage or system error
+EXIT_CODES_HELP = (
+    "exit codes: 0 all videos ok, 1 some videos failed, 2 usage or system error, "
+    "130 / 143 interrupted by SIGINT / SIGTERM"
+)
 
 
 def _setup_env(data_dir: str) -> None:
@@ -26,7 +45,10 @@ def _setup_env(data_dir: str) -> None:
         home = Path(".dagster_home").resolve()
         home.mkdir(parents=True, exist_ok=True)
         if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
-            shutil.copy("dagster.yaml", home / "dagster.yaml")
+            # temp + rename: a concurrent first call never reads a half-copied file
+            tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+            shutil.copy("dagster.yaml", tmp)
+            os.replace(tmp, home / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(home)
 
 
@@ -39,8 +61,128 @@ def _video_paths(paths: list[str]) -> list[Path]:
         elif p.is_file():
             found.append(p)
         else:
-            raise SystemExit(f"tiktok-assets: no such file or folder: {raw}")
+            print(f"tiktok-assets: no such file or folder: {raw}", file=sys.stderr)
+            raise SystemExit(EXIT_ERROR)
     return found
+
+
+# --- the Dagster instance: concurrent first use -------------------------------------------------
+# The first `DagsterInstance.get()` on a fresh $DAGSTER_HOME creates the SQLite databases and stamps
+# their alembic revision; two processes doing that at once can both stamp (two heads: every later
+# command fails). First use is serialized by an flock in $DAGSTER_HOME; a marker written once the
+# instance is set up makes later calls skip the lock.
+INSTANCE_LOCK = ".tiktok_assets.lock"
+INSTANCE_READY = ".tiktok_assets_instance_ready"
+
+
+@contextlib.contextmanager
+def _instance_lock() -> Iterator[None]:
+    """Exclusive lock across processes on this $DAGSTER_HOME (released when the process dies)."""
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / INSTANCE_LOCK, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _ensure_instance() -> None:
+    """Create the instance's storage once, one process at a time; free once it exists."""
+    ready = Path(os.environ["DAGSTER_HOME"]) / INSTANCE_READY
+    if ready.exists():
+        return
+    import dagster as dg
+
+    from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+
+    with _instance_lock():
+        if ready.exists():
+            return
+        instance = dg.DagsterInstance.get()  # creates and stamps the run / event / schedule storage
+        try:
+            instance.get_dynamic_partitions(VIDEOS_PARTITION)
+            instance.get_runs(limit=1)
+        finally:
+            instance.dispose()
+        tmp = ready.with_name(f"{ready.name}.{os.getpid()}.tmp")
+        tmp.write_text("the Dagster instance here was set up by tiktok-assets\n")
+        os.replace(tmp, ready)
+
+
+# --- SIGINT / SIGTERM ---------------------------------------------------------------------------
+# Dagster's execute_in_process installs its own SIGINT handler (and points SIGTERM at it) while a run
+# executes: the signal interrupts the running step, the run is marked failed and execute_in_process
+# returns normally, so the caller never sees the signal, and which one it was is lost. Python also
+# writes the number of every signal it handles to the wakeup fd, whoever's handler runs: that is
+# how `run` learns of a signal Dagster consumed. Outside Dagster's runs our handler raises at once.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt: no `except Exception` stops it
+    """`tiktok-assets run` got SIGINT or SIGTERM: stop, rewrite the table, exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+_wakeup: dict[str, int] = {}  # read end of the pipe Python writes signal numbers to
+
+
+def _on_stop_signal(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _signal_received() -> int | None:
+    """The first SIGINT / SIGTERM received since the last call (also one Dagster handled), or None."""
+    fd = _wakeup.get("read")
+    if fd is None:
+        return None
+    received = b""
+    with contextlib.suppress(BlockingIOError, InterruptedError):
+        while chunk := os.read(fd, 512):
+            received += chunk
+    return next((s for s in received if s in STOP_SIGNALS), None)
+
+
+def _raise_if_signalled() -> None:
+    if (signum := _signal_received()) is not None:
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
+    """SIGINT / SIGTERM raise :class:`Interrupted`; restores the previous handlers on exit."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    _wakeup["read"] = read_fd
+    try:
+        for s in STOP_SIGNALS:
+            signal.signal(s, _on_stop_signal)
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        signal.set_wakeup_fd(previous_wakeup)
+        _wakeup.pop("read", None)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def add_videos(paths: list[Path]) -> list[str]:
@@ -53,11 +195,13 @@ def add_videos(paths: list[Path]) -> list[str]:
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     keys = [registry.register(layout, p).key for p in paths]
+    _ensure_instance()
     instance = dg.DagsterInstance.get()
-    existing = set(instance.get_dynamic_partitions(VIDEOS_PARTITION))
-    new = [k for k in dict.fromkeys(keys) if k not in existing]
-    if new:
-        instance.add_dynamic_partitions(VIDEOS_PARTITION, new)
+    with _instance_lock():  # check-then-add: two processes adding one key at once would collide
+        existing = set(instance.get_dynamic_partitions(VIDEOS_PARTITION))
+        new = [k for k in dict.fromkeys(keys) if k not in existing]
+        if new:
+            instance.add_dynamic_partitions(VIDEOS_PARTITION, new)
     return keys
 
 
@@ -93,6 +237,7 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
             detail = f"  {status.error}" if status and status.error else ""
             seconds = f"{status.seconds:6.2f}s" if status else "      -"
             print(f"    {stage:<22} {state:<9} {seconds}{detail}", flush=True)
+        _raise_if_signalled()  # Dagster turned a SIGINT / SIGTERM into a failed run: stop here
         failed += 0 if result.success else 1
         print(
             f"    {'ok' if result.success else 'finished with errors'} in {time.perf_counter() - started:.1f}s",
@@ -101,15 +246,52 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
     table = defs.resolve_job_def("feature_table").execute_in_process(
         instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose)
     )
+    _raise_if_signalled()  # a signal Dagster consumed during the table run
     if not table.success:
         print("feature table: FAILED (see the run in the Dagster UI)", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
     print(
         f"{len(keys) - failed} of {len(keys)} videos processed without error"
         + (f"; {failed} recorded with their error in the table" if failed else "")
     )
-    return 0
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_interruptible(keys: list[str], verbose: bool = False) -> int:
+    """:func:`run_pipeline`; on SIGINT / SIGTERM (see :func:`_stop_on_signals`) no more videos, the
+    feature table rewritten with what finished, and 128 + the signal's number returned."""
+    try:
+        return run_pipeline(keys, verbose)
+    except Interrupted as stop:
+        return _table_after_interrupt(stop, verbose)
+
+
+def _table_after_interrupt(stop: Interrupted, verbose: bool) -> int:
+    """Rewrite the feature table after an interrupt; return 128 + the signal. A second signal raises
+    :class:`Interrupted` out of here (or interrupts the table step inside Dagster): every output is
+    written to a temp file and renamed, so nothing is left half-written either way."""
+    import dagster as dg
+
+    from tiktok_assets.definitions import defs as load_defs
+    from tiktok_assets.defs.resources import ProjectPaths
+
+    print(
+        f"tiktok-assets: interrupted by {stop.name}; no more videos, rewriting the feature table "
+        f"with what finished (a second signal skips that)",
+        file=sys.stderr,
+        flush=True,
+    )
+    _signal_received()  # forget the first signal
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    table = load_defs().resolve_job_def("feature_table").execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=_quiet_logs(verbose)
+    )
+    if _signal_received() is not None or not table.success:
+        print("feature table: not rewritten", file=sys.stderr)
+    else:
+        print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+    return stop.exit_code
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -125,8 +307,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"tiktok-assets: no videos found in {args.paths or data_dir / 'tiktok_videos'}", file=sys.stderr
         )
-        return 1
-    return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
+        return EXIT_ERROR
+    return run_interruptible(list(dict.fromkeys(add_videos(files))), args.verbose)
 
 
 def _demo_model_defaults() -> None:
@@ -174,7 +356,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"generating {len(wanted)} sample clips into {videos_dir} ...", flush=True)
         generate_samples(videos_dir)
     files = [videos_dir / f"{n}.mp4" for n in wanted]
-    return run_pipeline(list(dict.fromkeys(add_videos(files))), args.verbose)
+    return run_interruptible(list(dict.fromkeys(add_videos(files))), args.verbose)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -222,13 +404,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     # This interpreter's dagster, so it works from .venv/bin without activating the environment.
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    _ensure_instance()  # not concurrently with a first `add` / `run`
     os.execv(
         sys.executable, [sys.executable, "-m", "dagster", "dev", "-m", "tiktok_assets.definitions", *extra]
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tiktok-assets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tiktok-assets", description=__doc__.splitlines()[0], epilog=EXIT_CODES_HELP
+    )
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("TIKTOK_ASSETS_DATA_DIR", DEFAULT_DATA_DIR),
@@ -259,9 +444,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (see EXIT_CODES_HELP). Usage errors exit 2 (argparse)."""
     args = build_parser().parse_args(argv)
     _setup_env(args.data_dir)
-    return int(args.fn(args) or 0)
+    try:
+        with _stop_on_signals(args.command in ("run", "demo")):
+            return int(args.fn(args) or 0)
+    except Interrupted as stop:  # before any video finished, or a second signal
+        print(f"tiktok-assets: interrupted by {stop.name}", file=sys.stderr, flush=True)
+        return stop.exit_code
+    except Exception as exc:  # noqa: BLE001 - a system error, not a video's: exit 2 with the traceback
+        traceback.print_exc()
+        print(f"tiktok-assets: error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -8,13 +8,17 @@ partitions loads each model once.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 
-from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
+from tiktok_assets.lib.errors import ModelUnavailableError
+from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, MODEL_CACHE, resolve_weights
 from tiktok_assets.lib.models.manifest import default_model, load_manifest
+from tiktok_assets.lib.stage_plan import StagePlan, plan_stages
 
 MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
 
@@ -23,13 +27,26 @@ MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
 class ModelRef:
     name: str  # manifest name (or the folder name of a local path): where models/<name> is looked up
     model: str  # hub id or local path
+    note: str = ""  # set when the preset's default was replaced by an installed model of the family
 
 
-def resolve_model_ref(family: str, model: str, preset: str, models_dir: Path) -> ModelRef:
+def resolve_model_ref(
+    family: str, model: str, preset: str, models_dir: Path, present: Callable[[ModelRef], bool] | None = None
+) -> ModelRef:
+    """The model a resource uses. An explicit ``model`` is used as given (manifest name, hub id or
+    path). Empty: the preset's default, or, when ``present`` says it is not installed, the first
+    installed manifest model of the same family."""
     entries = load_manifest(models_dir / "manifest.yaml") if (models_dir / "manifest.yaml").exists() else []
     if not model:
         entry = default_model(family, preset or None, entries)
-        return ModelRef(entry.name, entry.source)
+        chosen = ModelRef(entry.name, entry.source)
+        if present is None or present(chosen):
+            return chosen
+        for other in entries:
+            ref = ModelRef(other.name, other.source)
+            if other.family == family and other is not entry and present(ref):
+                return ModelRef(ref.name, ref.model, f"{family}: {entry.name} is not installed; using {other.name}")
+        return chosen
     for entry in entries:
         if model in (entry.name, entry.source) and entry.family == family:
             return ModelRef(entry.name, entry.source)
@@ -38,6 +55,9 @@ def resolve_model_ref(family: str, model: str, preset: str, models_dir: Path) ->
 
 class ModelResource(dg.ConfigurableResource):
     """Fields shared by every model resource."""
+
+    family: ClassVar[str]
+    source_prefix: ClassVar[str] = ""  # e.g. "ultralytics:" for sources fetched by a library's own downloader
 
     model: str = ""
     device: str = "auto"
@@ -48,54 +68,97 @@ class ModelResource(dg.ConfigurableResource):
     def _models_dir(self) -> Path:
         return Path(self.models_dir or os.environ.get(MODELS_DIR_ENV, str(DEFAULT_MODELS_DIR)))
 
-    def _ref(self, family: str) -> ModelRef:
-        return resolve_model_ref(family, self.model, self.preset, self._models_dir())
+    def _weights(self, ref: ModelRef) -> Path:
+        """The local weights of ``ref``; ModelUnavailableError when they are not installed."""
+        return resolve_weights(ref.name, ref.model.removeprefix(self.source_prefix), self._models_dir())
+
+    def _present(self, ref: ModelRef) -> bool:
+        try:
+            self._weights(ref)
+        except ModelUnavailableError:
+            return False
+        return True
+
+    def _ref(self) -> ModelRef:
+        return resolve_model_ref(self.family, self.model, self.preset, self._models_dir(), self._present)
+
+    def model_name(self) -> str:
+        """The manifest name (or folder name) of the model this resource uses."""
+        return self._ref().name
+
+    def missing(self) -> str | None:
+        """Why this model cannot be used here (one sentence naming it and how to get it), or None."""
+        try:
+            self._weights(self._ref())
+        except ModelUnavailableError as exc:
+            return str(exc)
+        return None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        MODEL_CACHE.release(self.family)
 
 
 class WhisperResource(ModelResource):
     """faster-whisper (CTranslate2). compute_type: empty = int8 on CPU, float16 on CUDA."""
+
+    family: ClassVar[str] = "whisper"
 
     compute_type: str = ""
     beam_size: int = 5
     language: str = ""  # empty = detect
 
     def load(self):
-        from tiktok_assets.lib.models.whisper import load_whisper, whisper_weights
+        from tiktok_assets.lib.models.whisper import load_whisper
 
-        ref = self._ref("whisper")
-        weights = whisper_weights(ref.name, ref.model, self._models_dir())
-        return load_whisper(weights, device=self.device, compute_type=self.compute_type or None)
+        return load_whisper(self._weights(self._ref()), device=self.device, compute_type=self.compute_type or None)
+
+    def _weights(self, ref: ModelRef) -> Path:
+        from tiktok_assets.lib.models.whisper import whisper_weights
+
+        return whisper_weights(ref.name, ref.model, self._models_dir())
 
 
 class DemucsResource(ModelResource):
     """Demucs source separation (htdemucs: vocals / no_vocals). enabled=False skips separation and
     transcription runs on the mix."""
 
+    family: ClassVar[str] = "demucs"
+    source_prefix: ClassVar[str] = "demucs:"
+
     enabled: bool = True
     segment_s: float = 0.0  # 0 = the model's own segment length
 
-    def load(self):
-        from tiktok_assets.lib.models.demucs import demucs_weights, load_demucs
+    def _weights(self, ref: ModelRef) -> Path:
+        from tiktok_assets.lib.models.demucs import demucs_weights
 
-        ref = self._ref("demucs")
-        weights = demucs_weights(ref.name, ref.model.removeprefix("demucs:"), self._models_dir())
-        return load_demucs(weights, device=self.device, name=ref.model.removeprefix("demucs:"))
+        return demucs_weights(ref.name, ref.model.removeprefix(self.source_prefix), self._models_dir())
+
+    def load(self):
+        from tiktok_assets.lib.models.demucs import load_demucs
+
+        ref = self._ref()
+        return load_demucs(self._weights(ref), device=self.device, name=ref.model.removeprefix(self.source_prefix))
 
 
 class ClipResource(ModelResource):
     """open_clip image/text encoder; also encodes YOLO-World's class prompts."""
+
+    family: ClassVar[str] = "clip"
 
     arch: str = "ViT-B-32"
 
     def load(self):
         from tiktok_assets.lib.models.clip import load_clip
 
-        ref = self._ref("clip")
+        ref = self._ref()
         return load_clip(ref.model, name=ref.name, arch=self.arch, device=self.device, models_dir=self._models_dir())
 
 
 class YoloWorldResource(ModelResource):
     """ultralytics YOLO-World (open vocabulary); prompts come from the product vocabulary."""
+
+    family: ClassVar[str] = "yolo_world"
+    source_prefix: ClassVar[str] = "ultralytics:"
 
     confidence: float = 0.25
     product_confidence: float = 0.35
@@ -104,7 +167,7 @@ class YoloWorldResource(ModelResource):
     def load(self, clip, classes: list[str], product_classes: list[str]):
         from tiktok_assets.lib.models.yolo_world import load_yolo_world
 
-        ref = self._ref("yolo_world")
+        ref = self._ref()
         return load_yolo_world(clip, classes, product_classes, ref.model.removeprefix("ultralytics:"),
                                name=ref.name, device=self.device, imgsz=self.imgsz, models_dir=self._models_dir())
 
@@ -112,18 +175,22 @@ class YoloWorldResource(ModelResource):
 class BlipResource(ModelResource):
     """BLIP image captioning (transformers)."""
 
+    family: ClassVar[str] = "blip"
+
     dtype: str = "auto"
     max_new_tokens: int = 30
 
     def load(self):
         from tiktok_assets.lib.models.blip import load_blip
 
-        ref = self._ref("blip")
+        ref = self._ref()
         return load_blip(ref.model, name=ref.name, device=self.device, dtype=self.dtype, models_dir=self._models_dir())
 
 
 class VlmResource(ModelResource):
     """Vision-language model (Qwen2.5-VL, native transformers class; never trust_remote_code)."""
+
+    family: ClassVar[str] = "vlm"
 
     dtype: str = "auto"
     max_new_tokens: int = 256
@@ -132,7 +199,7 @@ class VlmResource(ModelResource):
     def load(self):
         from tiktok_assets.lib.models.vlm import load_vlm
 
-        ref = self._ref("vlm")
+        ref = self._ref()
         return load_vlm(ref.model, name=ref.name, device=self.device, dtype=self.dtype, max_pixels=self.max_pixels,
                         models_dir=self._models_dir())
 
@@ -167,3 +234,15 @@ def model_resources() -> dict[str, dg.ConfigurableResource]:
         "vlm": VlmResource(model=_env("VLM_MODEL"), **common),
         "music_recognition": MusicRecognitionResource(enabled=_flag("SHAZAM", False)),
     }
+
+
+def stage_plan(models: dict[str, dg.ConfigurableResource]) -> StagePlan:
+    """Which stages can run with these model resources (a dict as returned by ``model_resources``):
+    the one resolution the assets, the sensor and the CLI share. Loads nothing."""
+    families = {k: r for k, r in models.items() if isinstance(r, ModelResource)}
+    demucs = families.get("demucs")
+    separation_off = isinstance(demucs, DemucsResource) and not demucs.enabled
+    missing = {f: (None if f == "demucs" and separation_off else r.missing()) for f, r in families.items()}
+    disabled = {"audio_stems": "separation switched off"} if separation_off else {}
+    notes = tuple(note for r in families.values() if (note := r._ref().note))
+    return plan_stages(missing, disabled, notes)

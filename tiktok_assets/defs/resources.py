@@ -56,5 +56,8 @@ def _vocabulary(path: str, taxonomy_path: str) -> Vocabulary:
 def resources() -> dg.Definitions:
     from tiktok_assets.defs.model_resources import model_resources
 
+    # In-process executor: one process per run imports the code and loads each model once for all the
+    # run's steps and videos (see README "Why the in-process executor").
     return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources(),
-                                     "catalogue": CatalogueResource()})
+                                     "catalogue": CatalogueResource()},
+                          executor=dg.in_process_executor)

@@ -1,45 +1,77 @@
-"""new_video_sensor: a video that lands in the watched folder becomes a partition and is processed.
+"""Sensors: new videos become partitions and runs; every finished run leaves a current feature table.
 
-All the videos found in one tick go into ONE asset backfill (every per-video asset for the new
-partitions, then the feature table once). The backfill honours each asset's backfill policy, so
-model stages get batches of videos per run (models load once per run) instead of one run per video.
+``new_video_sensor``: the new, fully written videos of a tick become partitions of ``videos`` and
+are requested as runs of every per-video stage over batches of up to ``TIKTOK_ASSETS_MODEL_BATCH``
+videos (a partition key range: the keys added in one tick are adjacent), so each model loads once per
+run.
+
+``feature_table_sensor``: whenever runs that materialized per-video stages have ended (succeeded or
+failed), one run of the ``feature_table`` job rewrites the CSV and Parquet; at most once per
+interval, however many runs a backfill had.
 """
 
 import os
+from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.events import AssetKeyPartitionKey
 
+from tiktok_assets.defs.batching import MODEL_BATCH
+from tiktok_assets.defs.jobs import feature_table
+from tiktok_assets.defs.model_resources import (
+    BlipResource,
+    ClipResource,
+    DemucsResource,
+    VlmResource,
+    WhisperResource,
+    YoloWorldResource,
+    stage_plan,
+)
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
+from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.watch import find_new_videos
 
 SETTLE_SECONDS = float(os.environ.get("TIKTOK_ASSETS_SETTLE_SECONDS", "10"))
+TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 SENSOR_TAG = "tiktok_assets/sensor"
+# Dagster's tags for a run over a partition key range (what its own backfills set).
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+VIDEO_STAGES = dg.AssetSelection.assets(*STAGES)
+STAGE_KEYS = {dg.AssetKey(stage) for stage in STAGES}
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def backfill_request(asset_graph, keys: list[str]) -> dg.RunRequest:
-    """One backfill of every partitioned asset for ``keys`` plus the unpartitioned table."""
-    wanted: set[AssetKeyPartitionKey] = set()
-    for asset_key in asset_graph.materializable_asset_keys:
-        if asset_graph.get(asset_key).is_partitioned:
-            wanted.update(AssetKeyPartitionKey(asset_key, key) for key in keys)
-        else:
-            wanted.add(AssetKeyPartitionKey(asset_key, None))
-    subset = AssetGraphSubset.from_asset_partition_set(wanted, asset_graph)
-    return dg.RunRequest.for_asset_graph_subset(subset, tags={SENSOR_TAG: "new_video_sensor"})
+def batch_run_requests(keys: list[str], batch: int = MODEL_BATCH) -> list[dg.RunRequest]:
+    """One run of every per-video stage per batch of adjacent partition keys."""
+    requests = []
+    for i in range(0, len(keys), batch):
+        first, last = keys[i], keys[min(i + batch, len(keys)) - 1]
+        requests.append(dg.RunRequest(
+            run_key=f"{first}..{last}",
+            tags={RANGE_START: first, RANGE_END: last, SENSOR_TAG: "new_video_sensor"},
+        ))
+    return requests
 
 
 @dg.sensor(
-    asset_selection=dg.AssetSelection.all(),
+    asset_selection=VIDEO_STAGES,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds every new, fully written video in data/tiktok_videos/ as a partition and launches one "
-    "backfill for them. Hidden, non-video, empty and still-growing files are ignored.",
+    description="Adds every new, fully written video in data/tiktok_videos/ as a partition and runs every "
+    "per-video stage for them in batches. Hidden, non-video, empty and still-growing files are ignored.",
 )
-def new_video_sensor(context: dg.SensorEvaluationContext, paths: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+def new_video_sensor(
+    context: dg.SensorEvaluationContext,
+    paths: ProjectPaths,
+    whisper: WhisperResource,
+    demucs: DemucsResource,
+    clip: ClipResource,
+    yolo_world: YoloWorldResource,
+    blip: BlipResource,
+    vlm: VlmResource,
+) -> dg.SensorResult | dg.SkipReason:
     layout = paths.layout()
     known = set(context.instance.get_dynamic_partitions(VIDEOS_PARTITION))
     new, growing = find_new_videos(layout.videos_dir, known, SETTLE_SECONDS)
@@ -48,8 +80,40 @@ def new_video_sensor(context: dg.SensorEvaluationContext, paths: ProjectPaths) -
     for video in new:
         registry.register(layout, video.path)
     keys = [v.key for v in new]
-    context.log.info(f"adding {len(keys)} videos ({growing} still being written)")
+    plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
+                       "blip": blip, "vlm": vlm})
+    context.log.info(f"adding {len(keys)} videos ({growing} still being written); {plan.summary()}")
     return dg.SensorResult(
-        run_requests=[backfill_request(context.repository_def.asset_graph, keys)],
+        run_requests=batch_run_requests(keys),
         dynamic_partitions_requests=[videos_partitions.build_add_request(keys)],
     )
+
+
+def _touches_stages(run: dg.DagsterRun) -> bool:
+    return bool(run.asset_selection and run.asset_selection & STAGE_KEYS) or run.job_name == "video_pipeline"
+
+
+@dg.sensor(
+    job=feature_table,
+    minimum_interval_seconds=TABLE_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Rewrites video_features_results.csv / .parquet after runs of per-video stages end "
+    "(succeeded or failed), at most once per interval.",
+)
+def feature_table_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    since = float(context.cursor or 0)
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=FINISHED, updated_after=datetime.fromtimestamp(since, UTC)),
+        order_by="update_timestamp",
+        ascending=True,
+    )
+    if not records:
+        return dg.SkipReason("no runs ended since the last check")
+    context.update_cursor(str(max(r.update_timestamp.timestamp() for r in records)))
+    ended = [r.end_time or r.update_timestamp.timestamp() for r in records if _touches_stages(r.dagster_run)]
+    if not ended:
+        return dg.SkipReason("the runs that ended did not process videos")
+    latest_table = context.instance.get_latest_materialization_event(dg.AssetKey("video_features"))
+    if latest_table is not None and latest_table.timestamp >= max(ended):
+        return dg.SkipReason("the table was written after the last run ended")
+    return dg.RunRequest(run_key=f"table-after-{max(ended):.3f}", tags={SENSOR_TAG: "feature_table_sensor"})

@@ -74,3 +74,39 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_with_symlink(link: Path, target: str) -> None:
+    tmp = link.parent / f".{link.name}.{uuid.uuid4().hex[:8]}.link"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+@contextmanager
+def atomic_file_set(folder: str | Path, set_name: str, names: list[str]) -> Iterator[Path]:
+    """Write several files that must change together (e.g. a table as CSV and Parquet).
+
+    Yields a fresh folder to write ``names`` into. On success ``folder/set_name`` (a symlink) is
+    switched to it in one rename, and each ``folder/<name>`` is a stable symlink through it: a reader,
+    or a crash at any moment, sees either all the old files or all the new ones, never a mix."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    version = folder / f".{set_name}.{uuid.uuid4().hex[:12]}"
+    version.mkdir()
+    current = folder / set_name
+    try:
+        yield version
+        for name in names:
+            with open(version / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        previous = os.readlink(current) if current.is_symlink() else None
+        _replace_with_symlink(current, version.name)
+        for name in names:
+            link = folder / name
+            if not (link.is_symlink() and os.readlink(link) == f"{set_name}/{name}"):
+                _replace_with_symlink(link, f"{set_name}/{name}")
+        if previous and previous != version.name:
+            shutil.rmtree(folder / previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise

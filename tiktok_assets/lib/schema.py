@@ -24,7 +24,7 @@ STAGES: list[str] = [
 def _stage_columns(stage: str) -> list[Column]:
     return [
         Column(f"{stage}_status", "string",
-               f"Outcome of {stage}: ok, failed, skipped, not_run, or no_audio / disabled where they apply."),
+               f"Outcome of {stage}: ok, failed, skipped, not_run, unavailable, or no_audio / disabled where they apply."),
         Column(f"{stage}_error", "string", f"Error of {stage} when it failed or was skipped."),
         Column(f"{stage}_seconds", "Float64", f"Wall time of {stage} for this video, seconds."),
     ]
@@ -34,8 +34,12 @@ COLUMNS: list[Column] = [
     Column("video_key", "string", "Partition key (stable, unique, derived from the file name)."),
     Column("file_name", "string", "Source file name."),
     Column("source_path", "string", "Absolute path of the source video."),
-    Column("status", "string", "ok (every stage ran), failed (a stage failed) or incomplete (stages not run)."),
-    Column("error", "string", "First stage error for this video, `stage: message`."),
+    Column("status", "string", "ok (every stage ran), failed (a data error in a stage), partial (stages disabled "
+           "or unavailable here, see partial_reason) or incomplete (stages not run yet)."),
+    Column("error", "string", "First data error for this video, `stage: message` (system problems are not row errors)."),
+    Column("partial_reason", "string", "Stages disabled or unavailable for this video, `stage: state (why); ...`."),
+    Column("separation", "string", "Vocal separation before transcription: demucs, off (switched off) or unavailable "
+           "(weights not installed: the transcript used the mix)."),
     Column("duration_s", "Float64", "Container duration, seconds."),
     Column("width", "Int64", "Display width in pixels (rotation applied)."),
     Column("height", "Int64", "Display height in pixels (rotation applied)."),

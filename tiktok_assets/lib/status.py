@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from tiktok_assets.lib import atomic
+from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.layout import VideoLayout
 
 T = TypeVar("T")
 
 OK = "ok"
-FAILED = "failed"
+FAILED = "failed"  # a data error of this video (its row carries the error)
+SKIPPED = "skipped"  # a required upstream stage failed (or never ran) for this video
+NO_AUDIO = "no_audio"  # the video has no audio track: audio stages have nothing to do
+DISABLED = "disabled"  # switched off by a setting
+UNAVAILABLE = "unavailable"  # a model or tool this stage needs is not installed (a system problem)
+
+# Outcomes in which the stage did its work; any other outcome leaves no result of the stage.
+DONE = (OK, NO_AUDIO)
 
 
 @dataclass(frozen=True)
 class StageStatus:
     stage: str
-    status: str  # "ok", "failed", or a stage-specific outcome such as "no_audio"
+    status: str  # one of OK, FAILED, SKIPPED, NO_AUDIO, DISABLED, UNAVAILABLE
     seconds: float
     error: str | None = None
     finished_at: str = ""
@@ -37,37 +45,41 @@ def read_status(video: VideoLayout, stage: str) -> StageStatus | None:
     return StageStatus(**atomic.read_json(path))
 
 
+def stage_done(video: VideoLayout, stage: str) -> bool:
+    """The stage produced its result for this video in its latest run (ok or no_audio)."""
+    status = read_status(video, stage)
+    return status is not None and status.status in DONE
+
+
 def describe_error(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
 
 
-def run_stage(
-    video: VideoLayout, stage: str, fn: Callable[[], T], outcome: Callable[[T], str] | None = None
-) -> T:
-    """Run one stage for one video, record its status and timing, and re-raise any error."""
+def finished(stage: str, status: str, started: float, error: str | None = None) -> StageStatus:
+    return StageStatus(
+        stage=stage,
+        status=status,
+        seconds=round(time.perf_counter() - started, 3),
+        error=error,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def run_stage(video: VideoLayout, stage: str, fn: Callable[[], T]) -> tuple[StageStatus, T | None]:
+    """Run one stage for one video and record its outcome: the result's ``status`` (default ok), or
+    ``failed`` with the error. A :class:`ModelUnavailableError` is a system problem, not this video's:
+    it is re-raised for the caller to handle once for the run."""
     started = time.perf_counter()
     try:
         result = fn()
-    except Exception as exc:
-        write_status(
-            video,
-            StageStatus(
-                stage=stage,
-                status=FAILED,
-                seconds=round(time.perf_counter() - started, 3),
-                error=describe_error(exc),
-                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            ),
-        )
+    except ModelUnavailableError:
         raise
-    write_status(
-        video,
-        StageStatus(
-            stage=stage,
-            status=outcome(result) if outcome else OK,
-            seconds=round(time.perf_counter() - started, 3),
-            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        ),
-    )
-    return result
+    except Exception as exc:  # noqa: BLE001 - a data error of this video, recorded in its row
+        status = finished(stage, FAILED, started, describe_error(exc))
+        write_status(video, status)
+        return status, None
+    outcome = str(result.get("status", OK)) if isinstance(result, Mapping) else OK
+    status = finished(stage, outcome, started)
+    write_status(video, status)
+    return status, result

@@ -15,19 +15,23 @@ from tiktok_assets.lib.audio_analysis import feature_columns
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.registry import RegisteredVideo
 from tiktok_assets.lib.schema import COLUMNS, STAGES
-from tiktok_assets.lib.status import FAILED, read_status
+from tiktok_assets.lib.status import DISABLED, FAILED, OK, SKIPPED, UNAVAILABLE, read_status, stage_done
 
+TABLE_SET = "video_features"  # data/video_features -> the current CSV + Parquet pair
 NOT_RUN = "not_run"
-SKIPPED = "skipped"
+PARTIAL = "partial"
+INCOMPLETE = "incomplete"
 Row = dict[str, Any]
 
 
-def _json(path: Path) -> dict:
-    return atomic.read_json(path) if path.exists() else {}
+def _result(video: VideoLayout, stage: str, path: Path) -> dict:
+    """The stage's JSON result when its latest run produced one for this video, else {}: a row never
+    shows the leftovers of an earlier run whose stage has since failed or become unavailable."""
+    return atomic.read_json(path) if stage_done(video, stage) and path.exists() else {}
 
 
 def metadata_columns(video: VideoLayout) -> Row:
-    meta = _json(video.metadata_json)
+    meta = _result(video, "video_metadata", video.metadata_json)
     keys = ["duration_s", "width", "height", "rotation", "avg_frame_rate", "nominal_frame_rate",
             "variable_frame_rate", "frame_count", "video_codec", "pixel_format", "bit_rate", "file_size_bytes",
             "has_audio", "audio_codec", "sample_rate", "channels"]
@@ -35,14 +39,15 @@ def metadata_columns(video: VideoLayout) -> Row:
 
 
 def audio_columns(video: VideoLayout) -> Row:
-    audio = _json(video.audio_json)
+    audio = _result(video, "audio_wav", video.audio_json)
     return {"audio_rms_dbfs": audio.get("rms_dbfs")}
 
 
 def speech_columns(video: VideoLayout) -> Row:
-    if not video.speech_segments_json.exists():
+    document = _result(video, "speech_segments", video.speech_segments_json)
+    if not document.get("has_audio"):
         return {}
-    segments = atomic.read_json(video.speech_segments_json)["segments"]
+    segments = document["segments"]
     return {
         "speech_segment_count": len(segments),
         "speech_seconds": round(sum(s["end"] - s["start"] for s in segments), 3),
@@ -51,9 +56,9 @@ def speech_columns(video: VideoLayout) -> Row:
 
 
 def frame_columns(video: VideoLayout) -> Row:
-    if not video.filtered_frames_json.exists():
+    result = _result(video, "filtered_frames", video.filtered_frames_json)
+    if not result:
         return {}
-    result = atomic.read_json(video.filtered_frames_json)
     counts = result["counts"]
     return {
         "candidate_frame_count": counts["candidates"],
@@ -67,12 +72,14 @@ def frame_columns(video: VideoLayout) -> Row:
 
 def audio_analysis_columns(video: VideoLayout) -> Row:
     """Audio features from each stage's own file, so a failed stage leaves only its columns empty."""
-    transcript = _json(video.transcript_json)
-    events = _json(video.audio_events_json)
-    music = _json(video.music_json)
+    if not _result(video, "audio_wav", video.audio_json).get("has_audio"):
+        return {}  # no audio track: the audio feature columns stay empty, not 0.0
+    transcript = _result(video, "transcript", video.transcript_json)
+    events = _result(video, "audio_events", video.audio_events_json)
+    music = _result(video, "music_recognition", video.music_json)
     if not (transcript or events or music):
         return {}
-    parts = {"has_audio": _json(video.audio_json).get("has_audio"), "transcript": transcript or None,
+    parts = {"has_audio": True, "transcript": transcript or None,
              "events": events or None, "music": music.get("match"), "fingerprint": music.get("fingerprint")}
     row = feature_columns(parts)
     row["silence_ratio"] = events.get("silence_ratio")
@@ -89,24 +96,23 @@ def audio_analysis_columns(video: VideoLayout) -> Row:
 def vision_columns(video: VideoLayout) -> Row:
     """Feature-table columns of the visual stages, from their files (absent stage = empty columns)."""
     row: Row = {}
-    objects = atomic.read_json(video.frame_objects_json) if video.frame_objects_json.exists() else {}
+    objects = _result(video, "frame_objects", video.frame_objects_json)
     if objects.get("detector_ran"):
         counts = objects["objects"]["counts"]
         row["objects_top"] = ";".join(f"{k}:{v}" for k, v in list(counts.items())[:5])
         frames = objects["frames"]
         row["product_frame_ratio"] = round(sum(f["product_frame"] for f in frames) / len(frames), 4) if frames else 0.0
-    reps_file = video.representative_dir / "representative_timestamps.json"
-    if reps_file.exists():
-        reps = atomic.read_json(reps_file)
+    reps = _result(video, "representative_frames", video.representative_dir / "representative_timestamps.json")
+    if reps:
         row["representative_frame_count"] = len(reps["frames"])
         row["representative_timestamps"] = json.dumps([r["time"] for r in reps["frames"]])
         mean = video.vision_dir / "mean_embedding.npy"
         row["clip_embedding"] = np.load(mean).astype(float).round(6).tolist() if mean.exists() else None
-    if video.frame_features_json.exists():
-        row["captions"] = json.dumps([f["caption"] for f in atomic.read_json(video.frame_features_json)["frames"]],
-                                     ensure_ascii=False)
-    if video.understanding_json.exists():
-        u = atomic.read_json(video.understanding_json)
+    features = _result(video, "frame_features", video.frame_features_json)
+    if features:
+        row["captions"] = json.dumps([f["caption"] for f in features["frames"]], ensure_ascii=False)
+    u = _result(video, "video_understanding", video.understanding_json)
+    if u:
         row["video_description"] = u.get("description")
         category = u.get("category") or [None, None, None]
         row["category_l1"], row["category_l2"], row["category_l3"] = category
@@ -121,27 +127,31 @@ ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
 ]
 
 
+SEPARATION = {OK: "demucs", DISABLED: "off", UNAVAILABLE: "unavailable"}
+
+
 def status_columns(video: VideoLayout, stages: list[str]) -> Row:
+    """Per stage its outcome, error and time; for the video: ``status`` failed (a data error: ``error``
+    is the first one), incomplete (stages not run yet), partial (stages disabled or unavailable here:
+    ``partial_reason`` says which) or ok."""
     row: Row = {}
-    first_error = None
-    states = []
+    errors, not_run, degraded = [], [], []
     for stage in stages:
         status = read_status(video, stage)
         state = status.status if status else NOT_RUN
-        states.append(state)
         row[f"{stage}_status"] = state
         row[f"{stage}_error"] = status.error if status else None
         row[f"{stage}_seconds"] = status.seconds if status else None
-        if status and status.error and first_error is None and state == FAILED:
-            first_error = f"{stage}: {status.error}"
-    if FAILED in states:
-        overall = "failed"
-    elif NOT_RUN in states or SKIPPED in states:
-        overall = "incomplete"
-    else:
-        overall = "ok"
-    row["status"] = overall
-    row["error"] = first_error
+        if state == FAILED:
+            errors.append(f"{stage}: {status.error}")
+        elif state in (NOT_RUN, SKIPPED):  # skipped after an upstream failure: that failure is the error
+            not_run.append(stage)
+        elif state in (DISABLED, UNAVAILABLE):
+            degraded.append(f"{stage}: {state}" + (f" ({status.error})" if status.error else ""))
+    row["status"] = "failed" if errors else INCOMPLETE if not_run else PARTIAL if degraded else OK
+    row["error"] = errors[0] if errors else None
+    row["partial_reason"] = "; ".join(degraded) or None
+    row["separation"] = SEPARATION.get(row.get("audio_stems_status") or "")
     return row
 
 
@@ -167,9 +177,9 @@ def build_table(layout: DataLayout, entries: list[RegisteredVideo]) -> pd.DataFr
 
 
 def write_table(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
-    """CSV (no Parquet-only columns) and Parquet, each written to a temp file and renamed."""
+    """CSV (no Parquet-only columns) and Parquet (same folder), replaced together as one pair."""
+    assert csv_path.parent == parquet_path.parent, "the table's CSV and Parquet live side by side"
     csv_columns = [c.name for c in COLUMNS if c.csv]
-    with atomic.atomic_path(parquet_path) as tmp:
-        frame.to_parquet(tmp, index=False)
-    with atomic.atomic_path(csv_path) as tmp:
-        frame[csv_columns].to_csv(tmp, index=False)
+    with atomic.atomic_file_set(csv_path.parent, TABLE_SET, [parquet_path.name, csv_path.name]) as folder:
+        frame.to_parquet(folder / parquet_path.name, index=False)
+        frame[csv_columns].to_csv(folder / csv_path.name, index=False)

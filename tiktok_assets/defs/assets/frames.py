@@ -2,19 +2,19 @@
 filtering on small grayscale copies."""
 
 
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import video_backfill_policy
-from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
 from tiktok_assets.lib.frame_filter import FilterConfig, filter_frames
 from tiktok_assets.lib.frames import CandidateFrame, ExtractConfig, extract_candidates
 from tiktok_assets.lib.layout import VideoLayout
+from tiktok_assets.lib.status import stage_done
 
 
 class CandidateFramesSettings(dg.Config):
@@ -34,11 +34,8 @@ class FilterSettings(dg.Config):
 
 
 def highlight_times(video: VideoLayout, min_confidence: float) -> list[float]:
-    """Middles of confident speech segments (transcript segments when a transcript exists)."""
-    if video.transcript_json.exists():
-        segments = atomic.read_json(video.transcript_json).get("segments", [])
-        return [round((s["start"] + s["end"]) / 2, 3) for s in segments]
-    if not video.speech_segments_json.exists():
+    """Middles of confident voice-activity segments (none when voice activity did not run)."""
+    if not stage_done(video, "speech_segments"):
         return []
     segments = atomic.read_json(video.speech_segments_json).get("segments", [])
     return [round((s["start"] + s["end"]) / 2, 3) for s in segments if s["confidence"] >= min_confidence]
@@ -49,10 +46,9 @@ def load_candidates(video: VideoLayout) -> list[CandidateFrame]:
     return [CandidateFrame(**{k: v for k, v in f.items() if k != "path"}) for f in index["frames"]]
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    backfill_policy=video_backfill_policy,
-    group_name="frames",
+@video_stage(
+    "candidate_frames",
+    group="frames",
     deps=["video_metadata", "speech_segments"],
     kinds={"pyav", "jpeg"},
     description="One decode pass: I-frames, one frame per second and highlight frames at the middle of "
@@ -60,7 +56,7 @@ def load_candidates(video: VideoLayout) -> list[CandidateFrame]:
 )
 def candidate_frames(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: CandidateFramesSettings
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
     extract_config = ExtractConfig(per_second=config.per_second, iframes=config.iframes,
                                    jpeg_quality=config.jpeg_quality, max_side=config.max_side)
@@ -82,13 +78,12 @@ def candidate_frames(
         return {"candidates": len(frames), **{f"{k}_frames": v for k, v in kinds.items()},
                 "frames_dir": dg.MetadataValue.path(str(video.frames_dir))}
 
-    return run_partitions(context, layout, "candidate_frames", extract, requires=["video_metadata"])
+    yield from run_partitions(context, layout, "candidate_frames", extract)
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    backfill_policy=video_backfill_policy,
-    group_name="frames",
+@video_stage(
+    "filtered_frames",
+    group="frames",
     deps=["candidate_frames"],
     kinds={"opencv", "json"},
     description="Candidate frames without black, blurred (relative to the video) and near-duplicate "
@@ -96,7 +91,7 @@ def candidate_frames(
 )
 def filtered_frames(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: FilterSettings
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
     filter_config = FilterConfig(black_mean=config.black_mean, black_p95=config.black_p95,
                                  blur_absolute=config.blur_absolute, blur_margin=config.blur_margin,
@@ -112,4 +107,4 @@ def filtered_frames(
                 contact_sheet_markdown([video.frames_dir / v.file for v in result.kept], "kept frames")),
         }
 
-    return run_partitions(context, layout, "filtered_frames", run, requires=["candidate_frames"])
+    yield from run_partitions(context, layout, "filtered_frames", run)

@@ -1,27 +1,57 @@
-"""video_metadata: container and stream facts for each video."""
+"""video_metadata: container and stream facts for each video. As the root of every per-video run it
+also runs the preflight: the tools and models the run's stages need, reported once."""
 
-
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import video_backfill_policy
-from tiktok_assets.defs.partitions import videos_partitions
+from tiktok_assets.defs.model_resources import (
+    BlipResource,
+    ClipResource,
+    DemucsResource,
+    VlmResource,
+    WhisperResource,
+    YoloWorldResource,
+    stage_plan,
+)
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic, registry
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.probe import probe_video
 
+REQUIRED_TOOLS = ("ffmpeg", "ffprobe")
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    backfill_policy=video_backfill_policy,
-    group_name="media",
+
+def missing_tools() -> list[str]:
+    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+
+
+@video_stage(
+    "video_metadata",
+    group="media",
     kinds={"ffmpeg", "json"},
     description="Duration, display size, rotation, frame rates, codecs, bitrates and file size (ffprobe).",
 )
-def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+def video_metadata(
+    context: dg.AssetExecutionContext,
+    paths: ProjectPaths,
+    whisper: WhisperResource,
+    demucs: DemucsResource,
+    clip: ClipResource,
+    yolo_world: YoloWorldResource,
+    blip: BlipResource,
+    vlm: VlmResource,
+) -> Iterator[StageEvent]:
+    tools = missing_tools()
+    if tools:  # a system problem: reported once for the run, never copied into each video's row
+        raise dg.Failure(f"{', '.join(tools)} not found on PATH: install FFmpeg (e.g. apt-get install ffmpeg)")
+    plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
+                       "blip": blip, "vlm": vlm})
+    context.log.info(f"preflight: {plan.summary()}")
+    context.add_asset_metadata({"preflight": plan.summary()})
     layout = paths.layout()
 
     def probe(key: str, video: VideoLayout) -> dict:
@@ -39,4 +69,4 @@ def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg
             "file_size_bytes": meta.file_size_bytes,
         }
 
-    return run_partitions(context, layout, "video_metadata", probe)
+    yield from run_partitions(context, layout, "video_metadata", probe)

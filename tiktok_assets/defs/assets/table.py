@@ -31,9 +31,9 @@ def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list
     group_name="table",
     deps=STAGES,
     kinds={"pandas", "parquet", "csv"},
-    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     description="One row per registered video with every feature and a status/error/time per stage; "
-    "written atomically as data/video_features_results.csv and .parquet.",
+    "data/video_features_results.csv and .parquet, replaced together. Rewritten after every run of "
+    "per-video stages (feature_table_sensor), and at the end of a run that selects it.",
 )
 def video_features(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
     layout = paths.layout()
@@ -47,8 +47,8 @@ def video_features(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg
             "csv": dg.MetadataValue.path(str(layout.table_csv)),
             "parquet": dg.MetadataValue.path(str(layout.table_parquet)),
             "status_counts": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
-            "failed_videos": dg.MetadataValue.md(
-                frame.loc[frame["status"] == "failed", ["video_key", "error"]].to_markdown(index=False)
+            "failed_videos": dg.MetadataValue.md(  # bounded: the UI loads this with the asset page
+                frame.loc[frame["status"] == "failed", ["video_key", "error"]].head(20).to_markdown(index=False)
                 if (frame["status"] == "failed").any() else "_none_"
             ),
         }

@@ -1,14 +1,15 @@
 """Model-based visual stages: YOLO-World objects, CLIP representative frames, BLIP captions + CLIP
 embeddings per representative frame, and the vision-language description and category."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import numpy as np
 
-from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
+from tiktok_assets.defs.batching import GPU_POOL
 from tiktok_assets.defs.model_resources import BlipResource, ClipResource, VlmResource, YoloWorldResource
-from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
-from tiktok_assets.defs.stage_runner import run_partitions
+from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
 from tiktok_assets.lib.layout import VideoLayout
@@ -26,9 +27,7 @@ from tiktok_assets.lib.selection import (
     mean_embedding,
     select_representative,
 )
-from tiktok_assets.lib.status import read_status
-
-DISABLED = "disabled"
+from tiktok_assets.lib.status import DISABLED, stage_done
 
 
 class ObjectSettings(dg.Config):
@@ -45,17 +44,19 @@ def kept_frames(video: VideoLayout) -> list[dict]:
     return atomic.read_json(video.filtered_frames_json)["kept"]
 
 
-def _outcome(result: dict) -> str:
-    return str(result.get("status", "ok"))
+def detections_of(video: VideoLayout, frames: list[dict]) -> tuple[list, bool]:
+    """The detector's boxes for ``frames`` when frame_objects ran for this video, else none."""
+    if not stage_done(video, "frame_objects"):
+        return [[] for _ in frames], False
+    return load_detections(video.frame_objects_json, frames)
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="vision",
+@video_stage(
+    "frame_objects",
+    group="vision",
     deps=["filtered_frames"],
     kinds={"pytorch", "json"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="YOLO-World (open vocabulary from the product vocabulary, prompts encoded offline with "
     "CLIP) on the filtered frames, batched: label, confidence, normalised box, is_product per frame.",
 )
@@ -66,13 +67,13 @@ def frame_objects(
     clip: ClipResource,
     catalogue: CatalogueResource,
     config: ObjectSettings,
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
         frames = kept_frames(video)
         if not config.enabled:
-            atomic.write_json(video.frame_objects_json, {"detector_ran": False, "frames": []})
+            video.frame_objects_json.unlink(missing_ok=True)
             return {"status": DISABLED}
         vocab = catalogue.vocabulary()
         detector = yolo_world.load(clip.load(), list(vocab.names), list(vocab.product_names))
@@ -99,30 +100,23 @@ def frame_objects(
             },
         )
         return {
-            "status": "ok",
             "frames": len(rows),
+            "model": yolo_world.model_name(),
             "objects_top": summary.top_string(5) or "-",
             "product_frame_ratio": round(sum(r["product_frame"] for r in rows) / max(len(rows), 1), 4),
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "frame_objects",
-        run,
-        requires=["filtered_frames"],
-        outcome=_outcome,
-        model_families=("yolo_world", "clip"),
-    )
+    unavailable = (yolo_world.missing() or clip.missing()) if config.enabled else None
+    yield from run_partitions(context, layout, "frame_objects", run, unavailable=unavailable,
+                              model_families=("yolo_world", "clip"))
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="vision",
+@video_stage(
+    "representative_frames",
+    group="vision",
     deps=["frame_objects"],
     kinds={"pytorch", "jpeg"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="open_clip embeddings of the filtered frames scored against the product prompts; 2-5 "
     "frames (k = clamp(round(sqrt(n)), 2, 5)) chosen by relevance + product detections with maximal "
     "marginal relevance; saved as tiktok_frames/<key>/representative_<t>s.jpg with "
@@ -134,7 +128,7 @@ def representative_frames(
     clip: ClipResource,
     catalogue: CatalogueResource,
     config: SelectionSettings,
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
     selection_config = SelectionConfig(
         detection_weight=config.detection_weight,
@@ -148,7 +142,7 @@ def representative_frames(
         if "p" not in prompts:
             prompts["p"] = encode_product_prompts(encoder, catalogue.vocabulary())
         frames = kept_frames(video)
-        detections, detector_ran = load_detections(video.frame_objects_json, frames)
+        detections, detector_ran = detections_of(video, frames)
         times, files = [f["time"] for f in frames], [f["file"] for f in frames]
         images = [video.frames_dir / f for f in files]
         embeddings = (
@@ -173,7 +167,7 @@ def representative_frames(
         if analysis.mean_embedding is not None:
             np.save(video.vision_dir / "mean_embedding.npy", analysis.mean_embedding.astype(np.float32))
         return {
-            "status": selection.status,
+            "selection": selection.status,
             "picked": len(selection.frames),
             "timestamps": dg.MetadataValue.json(selection.timestamps),
             "representative": dg.MetadataValue.md(
@@ -183,29 +177,21 @@ def representative_frames(
             ),
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "representative_frames",
-        run,
-        requires=["filtered_frames"],
-        outcome=lambda r: "ok" if r["status"] in ("ok", "few_frames") else str(r["status"]),
-        model_families=("clip",),
-    )
+    yield from run_partitions(context, layout, "representative_frames", run, unavailable=clip.missing(),
+                              model_families=("clip",))
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="vision",
+@video_stage(
+    "frame_features",
+    group="vision",
     deps=["representative_frames"],
     kinds={"pytorch", "json"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="Per representative frame: its YOLO objects, a BLIP caption and its CLIP embedding (.npy).",
 )
 def frame_features(
     context: dg.AssetExecutionContext, paths: ProjectPaths, blip: BlipResource
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
@@ -217,7 +203,7 @@ def frame_features(
             else []
         )
         frames = [{"file": r["source_frame"], "time": r["time"]} for r in reps]
-        detections, _ = load_detections(video.frame_objects_json, frames)
+        detections, _ = detections_of(video, frames)
         embeddings_index = {
             e["frame"]: e["embedding"]
             for e in atomic.read_json(video.vision_dir / EMBEDDINGS_DIR / "index.json")
@@ -235,56 +221,40 @@ def frame_features(
             for r, caption, dets in zip(reps, captions, detections, strict=True)
         ]
         atomic.write_json(video.frame_features_json, {"frames": rows})
-        return {"status": "ok" if rows else "no_frames", "captions": dg.MetadataValue.json(captions)}
+        return {"frames": len(rows), "captions": dg.MetadataValue.json(captions), "model": blip.model_name()}
 
-    return run_partitions(
-        context,
-        layout,
-        "frame_features",
-        run,
-        requires=["representative_frames"],
-        outcome=lambda r: "ok",
-        model_families=("blip",),
-    )
+    yield from run_partitions(context, layout, "frame_features", run, unavailable=blip.missing(),
+                              model_families=("blip",))
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    group_name="vision",
+@video_stage(
+    "video_understanding",
+    group="vision",
     deps=["representative_frames", "transcript"],
     kinds={"pytorch", "json"},
     pool=GPU_POOL,
-    backfill_policy=video_backfill_policy,
     description="Vision-language model (Qwen2.5-VL) on the representative frames + transcript: a short "
     "description and a three-level category constrained to the taxonomy (strict JSON, one retry).",
 )
 def video_understanding(
     context: dg.AssetExecutionContext, paths: ProjectPaths, vlm: VlmResource, catalogue: CatalogueResource
-) -> dg.MaterializeResult:
+) -> Iterator[StageEvent]:
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
         images = representative_paths(video.representative_dir)
         text = ""
-        status = read_status(video, "transcript")
-        if status and status.status == "ok" and video.transcript_json.exists():
+        if stage_done(video, "transcript") and video.transcript_json.exists():
             text = atomic.read_json(video.transcript_json).get("text", "")
         result = vlm.load().describe(images, text, catalogue.taxonomy(), max_new_tokens=vlm.max_new_tokens)
         atomic.write_json(video.understanding_json, result.to_json())
         return {
-            "status": result.status,
+            "answer": result.status,
             "description": result.description or "",
             "category": " > ".join(result.category or []),
             "category_source": result.category_source,
             "attempts": result.attempts,
         }
 
-    return run_partitions(
-        context,
-        layout,
-        "video_understanding",
-        run,
-        requires=["representative_frames"],
-        outcome=_outcome,
-        model_families=("vlm",),
-    )
+    yield from run_partitions(context, layout, "video_understanding", run, unavailable=vlm.missing(),
+                              model_families=("vlm",))

@@ -119,6 +119,12 @@ class ModelCache:
         with self._lock:
             self._models.clear()
 
+    def release(self, family: str) -> None:
+        """Drop the loaded models of ``family`` (their memory is freed once nothing else holds them)."""
+        with self._lock:
+            for key in [k for k in self._models if _family(k) == family]:
+                del self._models[key]
+
 
 def _family(key: Hashable) -> str | None:
     return key[0] if isinstance(key, tuple) and key else None

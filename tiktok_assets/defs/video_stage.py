@@ -1,0 +1,149 @@
+"""The shape of every per-video stage: a partitioned asset with one per-partition check.
+
+A run covers a batch of videos (a partition range). Each video's outcome is recorded once, on disk
+next to its artifacts (``outputs/<key>/status/<stage>.json``, the source of truth the table and the
+downstream stages read), and mirrored into Dagster from the same record:
+
+- the materialization of each partition carries that video's metadata and ``outcome``;
+- the ``video_ok`` check of each partition fails for a data error (``failed``) or an upstream
+  failure (``skipped``), with the error as its description, and fails with severity WARN when
+  the stage could not run here (``unavailable``).
+
+A bad video never fails the step, so the other videos of the batch and every downstream stage (and
+the feature table) still run. Dagster cannot mark one partition of a multi-partition step as failed
+(dagster-io/dagster#17836), so the failed check is how a partition says it has no result.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from tiktok_assets.defs.batching import video_backfill_policy
+from tiktok_assets.defs.partitions import videos_partitions
+from tiktok_assets.lib.errors import ModelUnavailableError
+from tiktok_assets.lib.layout import DataLayout, VideoLayout
+from tiktok_assets.lib.models.base import MODEL_CACHE
+from tiktok_assets.lib.stage_plan import REQUIRES
+from tiktok_assets.lib.status import (
+    DISABLED,
+    DONE,
+    FAILED,
+    SKIPPED,
+    UNAVAILABLE,
+    StageStatus,
+    describe_error,
+    read_status,
+    run_stage,
+    write_status,
+)
+
+StageFn = Callable[[str, VideoLayout], Mapping[str, Any]]
+StageEvent = dg.MaterializeResult | dg.AssetCheckEvaluation
+VIDEO_CHECK = "video_ok"
+_CHECK_DESCRIPTION = (
+    "This video's stage finished without a data error. Fails with the error for a bad video (or when a "
+    "stage it requires failed); fails as a warning when the stage could not run here (model not installed)."
+)
+
+
+def video_stage(
+    name: str,
+    *,
+    deps: Sequence[str] = (),
+    group: str,
+    kinds: set[str],
+    description: str,
+    pool: str | None = None,
+) -> Callable[[Callable[..., Iterator[StageEvent]]], dg.AssetsDefinition]:
+    """Decorate a stage function (a generator over :func:`run_partitions`) as a partitioned asset with
+    the per-partition ``video_ok`` check, batched by the videos backfill policy."""
+    return dg.multi_asset(
+        name=name,
+        specs=[dg.AssetSpec(name, deps=deps, group_name=group, kinds=kinds, description=description,
+                            partitions_def=videos_partitions)],
+        check_specs=[dg.AssetCheckSpec(VIDEO_CHECK, asset=name, partitions_def=videos_partitions,
+                                       description=_CHECK_DESCRIPTION)],
+        partitions_def=videos_partitions,
+        backfill_policy=video_backfill_policy,
+        can_subset=True,  # makes the check output optional: its results are logged per partition
+        pool=pool,
+    )
+
+
+def blocked_by(video: VideoLayout, stage: str) -> StageStatus | None:
+    """The outcome this stage takes without running when a stage it requires has no result."""
+    for upstream in REQUIRES[stage]:
+        status = read_status(video, upstream)
+        if status is None:
+            return StageStatus(stage, SKIPPED, 0.0, f"upstream stage {upstream} has not run for this video")
+        if status.status in (FAILED, SKIPPED):
+            return StageStatus(stage, SKIPPED, 0.0, f"upstream stage {upstream} {status.status}: {status.error}")
+        if status.status in (DISABLED, UNAVAILABLE):
+            return StageStatus(stage, UNAVAILABLE, 0.0, f"needs {upstream}, which is {status.status}")
+    return None
+
+
+def check_evaluation(asset_key: dg.AssetKey, key: str, status: StageStatus) -> dg.AssetCheckEvaluation:
+    passed = status.status in DONE or status.status == DISABLED
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=VIDEO_CHECK,
+        partition=key,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN if status.status == UNAVAILABLE else dg.AssetCheckSeverity.ERROR,
+        description=None if passed else f"{status.status}: {status.error}",
+        metadata={"outcome": status.status, "error": status.error or ""},
+    )
+
+
+def run_partitions(
+    context: dg.AssetExecutionContext,
+    layout: DataLayout,
+    stage: str,
+    fn: StageFn,
+    unavailable: str | None = None,
+    model_families: tuple[str, ...] = (),
+) -> Iterator[StageEvent]:
+    """Run ``fn(key, video)`` (returns UI metadata, with ``status`` when not ok) for every video of the
+    run, record each outcome, and yield the materialization and the per-partition check results.
+
+    ``unavailable``: why this stage cannot run in this run (a missing model): every video gets that
+    outcome without trying. A model that turns out unavailable while loading does the same for the
+    rest of the batch, and is reported once."""
+    outcomes: dict[str, StageStatus] = {}
+    if unavailable:
+        context.log.warning(f"{stage} unavailable in this run: {unavailable}")
+    for key in context.partition_keys:
+        video = layout.video(key)
+        status = blocked_by(video, stage) or (
+            StageStatus(stage, UNAVAILABLE, 0.0, unavailable) if unavailable else None)
+        result: Mapping[str, Any] | None = None
+        if status is not None:
+            write_status(video, status)
+        else:
+            try:
+                status, result = run_stage(video, stage, lambda k=key, v=video: fn(k, v))
+            except ModelUnavailableError as exc:
+                unavailable = describe_error(exc)
+                context.log.warning(f"{stage} unavailable in this run: {unavailable}")
+                status = StageStatus(stage, UNAVAILABLE, 0.0, unavailable)
+                write_status(video, status)
+        if status.status == FAILED:
+            context.log.error(f"{stage} [{key}] failed: {status.error}")
+        outcomes[key] = status
+        context.add_asset_metadata(
+            {**{k: v for k, v in (result or {}).items() if k != "status"}, "outcome": status.status, "error": status.error or "", "seconds": status.seconds},
+            partition_key=key,
+        )
+    counts = Counter(s.status for s in outcomes.values())
+    loads = {str(r.key): {"loads": r.loads, "load_seconds": r.seconds}
+             for r in MODEL_CACHE.records() if isinstance(r.key, tuple) and r.key[0] in model_families}
+    yield dg.MaterializeResult(
+        asset_key=context.asset_key,
+        metadata={"videos": len(outcomes), "outcomes": dg.MetadataValue.json(dict(counts)),
+                  **({"model_loads": dg.MetadataValue.json(loads)} if loads else {})},
+    )
+    for key, status in outcomes.items():
+        yield check_evaluation(context.asset_key, key, status)

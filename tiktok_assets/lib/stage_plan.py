@@ -1,0 +1,99 @@
+"""What runs: the stages, what each one needs, and which of them a run can do with the models and
+settings it has. One resolution shared by every entry point (the Dagster assets, the sensor, the CLI).
+
+A stage is ``active``, ``disabled`` (switched off by a setting) or ``unavailable`` (a model it needs
+is not installed, or a stage it requires cannot run). Optional inputs degrade instead of blocking:
+without separation the transcript uses the mix, without detections the representative frames use
+CLIP relevance alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tiktok_assets.lib.schema import STAGES
+from tiktok_assets.lib.status import DISABLED, UNAVAILABLE
+
+ACTIVE = "active"
+
+# Stages a stage cannot run without, for the same video. Other upstream results are optional.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "video_metadata": (),
+    "audio_wav": ("video_metadata",),
+    "speech_segments": ("audio_wav",),
+    "candidate_frames": ("video_metadata",),
+    "filtered_frames": ("candidate_frames",),
+    "audio_stems": ("audio_wav",),
+    "transcript": ("audio_wav",),
+    "audio_events": ("audio_wav",),
+    "music_recognition": ("audio_wav",),
+    "audio_analysis": ("audio_wav",),
+    "frame_objects": ("filtered_frames",),
+    "representative_frames": ("filtered_frames",),
+    "frame_features": ("representative_frames",),
+    "video_understanding": ("representative_frames",),
+}
+
+# Model families each stage loads.
+STAGE_MODELS: dict[str, tuple[str, ...]] = {
+    "audio_stems": ("demucs",),
+    "transcript": ("whisper",),
+    "frame_objects": ("yolo_world", "clip"),
+    "representative_frames": ("clip",),
+    "frame_features": ("blip",),
+    "video_understanding": ("vlm",),
+}
+
+# What the pipeline does instead when an optional stage cannot run.
+DEGRADED: dict[str, str] = {
+    "audio_stems": "transcribing the mix",
+    "frame_objects": "representative frames by CLIP relevance alone",
+}
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Per stage: ACTIVE, DISABLED or UNAVAILABLE, and why when not active."""
+
+    states: dict[str, str]
+    reasons: dict[str, str]
+    notes: tuple[str, ...] = ()  # model choices worth saying, e.g. a fallback
+
+    def state(self, stage: str) -> str:
+        return self.states[stage]
+
+    def summary(self) -> str:
+        active = [s for s in STAGES if self.states[s] == ACTIVE]
+        parts = [f"active stages: {', '.join(active) or 'none'}"]
+        for state in (DISABLED, UNAVAILABLE):
+            named = [s for s in STAGES if self.states[s] == state]
+            if named:
+                parts.append(f"{state}: " + "; ".join(
+                    f"{s} ({self.reasons[s]}" + (f"; {DEGRADED[s]})" if s in DEGRADED else ")") for s in named))
+        return ". ".join([*parts, *self.notes])
+
+
+def plan_stages(
+    missing_models: Mapping[str, str | None],
+    disabled: Mapping[str, str] | None = None,
+    notes: tuple[str, ...] = (),
+) -> StagePlan:
+    """``missing_models``: family -> why its weights are unavailable (None = present).
+    ``disabled``: stage -> the setting that switched it off."""
+    disabled = dict(disabled or {})
+    states: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for stage in STAGES:  # topological order
+        if stage in disabled:
+            states[stage], reasons[stage] = DISABLED, disabled[stage]
+            continue
+        missing = [m for f in STAGE_MODELS.get(stage, ()) if (m := missing_models.get(f))]
+        blocked = [r for r in REQUIRES[stage] if states[r] != ACTIVE]
+        if missing:
+            states[stage], reasons[stage] = UNAVAILABLE, missing[0]
+        elif blocked:
+            states[stage], reasons[stage] = UNAVAILABLE, f"needs {blocked[0]}, which is {states[blocked[0]]}"
+        else:
+            states[stage] = ACTIVE
+    return StagePlan(states, reasons, notes)
