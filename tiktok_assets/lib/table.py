@@ -151,7 +151,8 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
     row["status"] = "failed" if errors else INCOMPLETE if not_run else PARTIAL if degraded else OK
     row["error"] = errors[0] if errors else None
     row["partial_reason"] = "; ".join(degraded) or None
-    row["separation"] = SEPARATION.get(row.get("audio_stems_status") or "")
+    has_track = row.get("audio_wav_status") == OK
+    row["separation"] = SEPARATION.get(row.get("audio_stems_status") or "") if has_track else None
     return row
 
 

@@ -46,8 +46,14 @@ def slow_gpu(context: dg.AssetExecutionContext) -> None:
 
 
 @dg.asset
-def prep() -> int:  # like the pipeline's decode stages: no pool, so the run is dequeued at once
-    return 1
+def prep() -> int:
+    # No pool, like the pipeline's decode stages, so the queue starts the run at once. It waits for
+    # the slow run to be in its pool step, so that run gets the slot whichever run starts first.
+    for _ in range(1200):
+        if any(MARKERS.glob("*.pid")):
+            return 1
+        time.sleep(0.1)
+    raise TimeoutError("the slow run never reached its pool step")
 
 
 @dg.asset(pool="gpu")
@@ -132,12 +138,15 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
         procs.append(proc)
         return proc
 
-    def launch(job: str) -> str:
-        run_id = str(uuid.uuid4())
-        proc = spawn(f"launch-{job}-{run_id[:8]}", str(BIN / "dagster"), "job", "launch",
-                     "-w", str(workspace), "-j", job, "--run-id", run_id)
-        assert proc.wait(timeout=120) == 0, _tail(logs)
-        return run_id
+    def launch(*jobs: str) -> list[str]:
+        """Submit one run of each job to the queue, all at once; return their run ids."""
+        run_ids = [str(uuid.uuid4()) for _ in jobs]
+        launchers = [spawn(f"launch-{job}-{run_id[:8]}", str(BIN / "dagster"), "job", "launch",
+                           "-w", str(workspace), "-j", job, "--run-id", run_id)
+                     for job, run_id in zip(jobs, run_ids, strict=True)]
+        for proc in launchers:
+            assert proc.wait(timeout=120) == 0, _tail(logs)
+        return run_ids
 
     def serving() -> bool:
         with socket.socket() as sock:
@@ -158,15 +167,13 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
                   "-d", str(tmp_path), "--location-name", "recovery", "-h", "localhost", "-p", str(port))
             _wait_for("the code server", serving, 120, logs)
             spawn("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(workspace))
-            run1 = launch("slow_job")
+            # run 1 takes the slot and sleeps in its step; run 2 starts and waits for the slot
+            run1, run2 = launch("slow_job", "quick_job")
             pid_file = markers / f"{run1}.pid"
             _wait_for("run 1 to enter its gpu step", pid_file.exists, 120, logs)
             worker = int(_wait_for("run 1's worker pid", lambda: pid_file.read_text().strip(), 10, logs))
             assert status(run1) == DagsterRunStatus.STARTED
             assert [s.run_id for s in gpu().claimed_slots] == [run1]
-
-            # run 2 starts and waits for the slot that run 1 holds
-            run2 = launch("quick_job")
             _wait_for("run 2 to wait for the gpu slot", lambda: run2 in {s.run_id for s in gpu().pending_steps},
                       60, logs)
             assert status(run2) == DagsterRunStatus.STARTED
@@ -180,7 +187,7 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
             # the dead run still holds the slot: only run monitoring gives it back
             assert run1 in {s.run_id for s in gpu().claimed_slots}
 
-            run3 = launch("quick_job")  # a run launched after the kill must get the slot too
+            (run3,) = launch("quick_job")  # a run launched after the kill must get the slot too
             for run_id in (run2, run3):
                 _wait_for(f"run {run_id} to finish", lambda r=run_id: status(r) in {
                     DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}, DEADLINE_S,

@@ -1,0 +1,203 @@
+"""A run worker killed (SIGKILL) inside a `gpu`-pool step must not hold the pool slot forever.
+
+A tiny code location of its own (a slow and a quick asset in the `gpu` pool, in-process executor)
+is served by a gRPC code server, as in docker/, next to a real `dagster-daemon`, on an instance with
+the settings of the project's dagster.yaml. Run 1 sleeps in its pool step, run 2 waits for the slot,
+run 1's worker is SIGKILLed: run 1 must end FAILURE, and the run monitoring daemon must give its slot
+back so that run 2, and a run 3 launched after the kill, succeed. Only the daemon's intervals are
+shortened here, to keep the test quick.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import yaml
+from dagster._core.storage.dagster_run import DagsterRunStatus
+
+PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
+BIN = Path(sys.executable).parent
+DEADLINE_S = 90  # "within about a minute", with slack for a loaded machine
+
+CODE = """
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+MARKERS = Path({markers!r})
+
+
+@dg.asset(pool="gpu")
+def slow_gpu(context: dg.AssetExecutionContext) -> None:
+    (MARKERS / f"{{context.run_id}}.pid").write_text(str(os.getpid()))
+    time.sleep(300)
+
+
+@dg.asset
+def prep() -> int:
+    # No pool, like the pipeline's decode stages, so the queue starts the run at once. It waits for
+    # the slow run to be in its pool step, so that run gets the slot whichever run starts first.
+    for _ in range(1200):
+        if any(MARKERS.glob("*.pid")):
+            return 1
+        time.sleep(0.1)
+    raise TimeoutError("the slow run never reached its pool step")
+
+
+@dg.asset(pool="gpu")
+def quick_gpu(context: dg.AssetExecutionContext, prep: int) -> None:
+    (MARKERS / f"{{context.run_id}}.done").write_text(str(os.getpid()))
+
+
+defs = dg.Definitions(
+    assets=[slow_gpu, prep, quick_gpu],
+    jobs=[dg.define_asset_job("slow_job", [slow_gpu]), dg.define_asset_job("quick_job", [prep, quick_gpu])],
+    executor=dg.in_process_executor,
+)
+"""
+
+
+def _wait_for(what: str, check: Callable[[], object], timeout: float, logs: Path) -> object:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if value := check():
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{_tail(logs)}")
+
+
+def _tail(logs: Path, n: int = 60) -> str:
+    out = []
+    for log in sorted(logs.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-n:]
+        out.append(f"--- {log.name} (last {len(lines)} lines)\n" + "\n".join(lines))
+    return "\n".join(out)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group (a process and, for the code server, its run workers), then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; anything left in its group gets the same signal
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+
+
+def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
+    settings = yaml.safe_load(PROJECT_YAML.read_text())
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert monitoring.get("max_resume_run_attempts", 0) == 0  # the DefaultRunLauncher cannot resume
+    # a dead run's slots come back within one poll after free_slots_after_run_end_seconds
+    assert monitoring["free_slots_after_run_end_seconds"] + monitoring["poll_interval_seconds"] <= 60
+    assert settings["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
+
+    # Same instance settings, quicker daemon: poll every 1 s and free slots 5 s after the run ends
+    # (long enough for this test to see the leaked slot before the daemon frees it).
+    settings["run_monitoring"] = {**monitoring, "poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 5}
+    settings["run_queue"] = {"dequeue_interval_seconds": 1}; settings["run_monitoring"] = {"enabled": False}
+    home, markers, logs = tmp_path / "home", tmp_path / "markers", tmp_path / "logs"
+    for d in (home, markers, logs):
+        d.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    (tmp_path / "recovery_defs.py").write_text(textwrap.dedent(CODE.format(markers=str(markers))))
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump(
+        {"load_from": [{"grpc_server": {"host": "localhost", "port": port, "location_name": "recovery"}}]}))
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+
+    procs: list[subprocess.Popen] = []
+
+    def spawn(name: str, *args: str) -> subprocess.Popen:
+        log = (logs / f"{name}.log").open("w")
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # own process group: killed as one in `finally`
+        procs.append(proc)
+        return proc
+
+    def launch(*jobs: str) -> list[str]:
+        """Submit one run of each job to the queue, all at once; return their run ids."""
+        run_ids = [str(uuid.uuid4()) for _ in jobs]
+        launchers = [spawn(f"launch-{job}-{run_id[:8]}", str(BIN / "dagster"), "job", "launch",
+                           "-w", str(workspace), "-j", job, "--run-id", run_id)
+                     for job, run_id in zip(jobs, run_ids, strict=True)]
+        for proc in launchers:
+            assert proc.wait(timeout=120) == 0, _tail(logs)
+        return run_ids
+
+    def serving() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("localhost", port)) == 0
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+
+        def status(run_id: str) -> DagsterRunStatus | None:
+            run = instance.get_run_by_id(run_id)
+            return run.status if run else None
+
+        def gpu():
+            return instance.event_log_storage.get_concurrency_info("gpu")
+
+        try:
+            # run workers are children of the code server, which reports a dead one FAILURE
+            spawn("code-server", str(BIN / "dagster"), "api", "grpc", "-f", "recovery_defs.py",
+                  "-d", str(tmp_path), "--location-name", "recovery", "-h", "localhost", "-p", str(port))
+            _wait_for("the code server", serving, 120, logs)
+            spawn("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(workspace))
+            # run 1 takes the slot and sleeps in its step; run 2 starts and waits for the slot
+            run1, run2 = launch("slow_job", "quick_job")
+            pid_file = markers / f"{run1}.pid"
+            _wait_for("run 1 to enter its gpu step", pid_file.exists, 120, logs)
+            worker = int(_wait_for("run 1's worker pid", lambda: pid_file.read_text().strip(), 10, logs))
+            assert status(run1) == DagsterRunStatus.STARTED
+            assert [s.run_id for s in gpu().claimed_slots] == [run1]
+            _wait_for("run 2 to wait for the gpu slot", lambda: run2 in {s.run_id for s in gpu().pending_steps},
+                      60, logs)
+            assert status(run2) == DagsterRunStatus.STARTED
+            assert not (markers / f"{run2}.done").exists()
+
+            killed_at = time.monotonic()
+            os.kill(worker, signal.SIGKILL)
+            _wait_for("run 1 to be marked FAILURE", lambda: status(run1) == DagsterRunStatus.FAILURE, DEADLINE_S,
+                      logs)
+            failed_after = time.monotonic() - killed_at
+            # the dead run still holds the slot: only run monitoring gives it back
+            assert run1 in {s.run_id for s in gpu().claimed_slots}
+
+            (run3,) = launch("quick_job")  # a run launched after the kill must get the slot too
+            for run_id in (run2, run3):
+                _wait_for(f"run {run_id} to finish", lambda r=run_id: status(r) in {
+                    DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}, DEADLINE_S,
+                          logs)
+                assert status(run_id) == DagsterRunStatus.SUCCESS, _tail(logs)
+                assert (markers / f"{run_id}.done").exists()
+            freed_after = time.monotonic() - killed_at
+            print(f"run 1 FAILURE {failed_after:.1f}s and runs 2, 3 SUCCESS {freed_after:.1f}s after the kill")
+            _wait_for("the gpu pool to be empty", lambda: not gpu().claimed_slots and not gpu().pending_steps, 30,
+                      logs)
+        finally:
+            for proc in reversed(procs):
+                _stop_group(proc)

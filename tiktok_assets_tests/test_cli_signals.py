@@ -1,0 +1,226 @@
+"""`tiktok-assets` as a user runs it, in real subprocesses: exit codes, SIGINT / SIGTERM during a run,
+and concurrent first use of a fresh Dagster instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.samples import make_clip
+from tiktok_assets.lib.schema import STAGES
+
+REPO = Path(__file__).parents[1]
+SCRIPT = Path(sys.executable).parent / "tiktok-assets"
+CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tiktok_assets.cli"]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small real clips (2 s, 360x640): one with speech, one without audio, and random bytes."""
+    folder = tmp_path_factory.mktemp("cli_clips")
+    make_clip(folder / "speech.mp4", width=360, height=640, duration=2.0, speech_text="Hello, this is a test.")
+    make_clip(folder / "silent.mp4", width=360, height=640, duration=2.0, has_audio=False)
+    (folder / "bad.mp4").write_bytes(os.urandom(50_000))
+    return {p.stem: p for p in folder.glob("*.mp4")}
+
+
+class Project:
+    """A throwaway DAGSTER_HOME and data folder, and the CLI run against them."""
+
+    def __init__(self, root: Path, extra_env: dict[str, str] | None = None):
+        self.root, self.home, self.data = root, root / "dagster_home", root / "data"
+        self.home.mkdir(parents=True)
+        shutil.copy(REPO / "dagster.yaml", self.home / "dagster.yaml")
+        env = {k: v for k, v in os.environ.items() if k != "TIKTOK_ASSETS_DATA_DIR"}
+        env.update(
+            DAGSTER_HOME=str(self.home),
+            TIKTOK_ASSETS_MODELS_DIR=str(REPO / "models"),
+            TIKTOK_ASSETS_SEPARATION="0",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            PYTHONUNBUFFERED="1",
+        )
+        self.env = {**env, **(extra_env or {})}
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data)
+
+    def args(self, *args: str | Path) -> list[str]:
+        return [*CLI, "--data-dir", str(self.data), *map(str, args)]
+
+    def run(self, *args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(self.args(*args), env=self.env, cwd=self.root, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self, *args: str | Path) -> subprocess.Popen:
+        return subprocess.Popen(self.args(*args), env=self.env, cwd=self.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def leftovers(self) -> list[Path]:
+        """Temp files / folders of atomic writes (``.name.XXXX.tmp``, ``.name.XXXX.old``) in the data folder."""
+        return [p for p in self.data.rglob("*") if p.name.endswith((".tmp", ".old")) or ".tmp" in p.name]
+
+
+def _table(project: Project) -> pd.DataFrame:
+    parquet = pd.read_parquet(project.layout.table_parquet).set_index("video_key")
+    csv = pd.read_csv(project.layout.table_csv)
+    assert sorted(csv["video_key"]) == sorted(parquet.index)
+    return parquet
+
+
+def test_exit_code_2_for_usage_and_system_errors(tmp_path):
+    project = Project(tmp_path)
+    missing = tmp_path / "no_such_video.mp4"
+    for command in ("run", "add"):
+        done = project.run(command, missing, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "no such file or folder" in done.stderr
+    (project.data / "tiktok_videos").mkdir(parents=True)
+    done = project.run("run", timeout=120)  # the watched folder is empty
+    assert done.returncode == 2 and "no videos found" in done.stderr
+    done = project.run("run", "--no-such-option", timeout=120)  # argparse
+    assert done.returncode == 2
+
+
+def test_exit_code_1_when_a_video_failed(tmp_path, clips, model_env):
+    """A good clip and random bytes: the run goes through both, writes the table, and exits 1 (not 0)."""
+    project = Project(tmp_path, model_env)
+    done = project.run("run", clips["silent"], clips["bad"])
+    assert done.returncode == 1, done.stdout + done.stderr
+    table = _table(project)
+    assert table.loc[partition_key_for(clips["bad"]), "status"] == "failed"
+    assert table.loc[partition_key_for(clips["silent"]), "status"] != "failed"
+    assert not project.leftovers()
+
+
+def _interrupt_first_video(project: Project, clips: dict[str, Path], signum: int, tmp_path: Path):
+    """Start `run` over three videos, send ``signum`` once the first video's first stage is done."""
+    videos = []
+    for name in ("first", "second", "third"):
+        videos.append(tmp_path / f"{name}.mp4")
+        shutil.copy(clips["speech"], videos[-1])
+    first = project.layout.video(partition_key_for(videos[0]))
+    proc = project.start("run", *videos)
+    deadline = time.monotonic() + 180
+    while not first.status_json("video_metadata").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the first video never started"
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=180)
+    return proc.returncode, out, err, time.monotonic() - sent, [partition_key_for(v) for v in videos]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_run_and_rewrites_the_table(tmp_path, clips, model_env, signum, code):
+    project = Project(tmp_path / "project", model_env)
+    returncode, out, err, seconds, keys = _interrupt_first_video(project, clips, signum, tmp_path)
+    assert returncode == code, out + err
+    assert f"interrupted by {signal.Signals(signum).name}" in err
+    assert "Traceback" not in err
+    # no more videos: the last one never ran its stages
+    last = project.layout.video(keys[-1])
+    assert not all(last.status_json(stage).exists() for stage in STAGES), out
+    # the table was rewritten with what finished: one row per registered video, CSV and Parquet
+    assert sorted(_table(project).index) == sorted(keys)
+    assert not project.leftovers()
+    assert seconds < 120
+
+
+def test_second_signal_during_the_table_write_aborts(tmp_path, clips, model_env):
+    """Ctrl-C twice: the second one lands while the table is being rewritten; still 130, nothing half-written."""
+    project = Project(tmp_path / "project", model_env)
+    videos = [tmp_path / "one.mp4", tmp_path / "two.mp4"]
+    for v in videos:
+        shutil.copy(clips["silent"], v)
+    proc = project.start("run", *videos)
+    first = project.layout.video(partition_key_for(videos[0]))
+    deadline = time.monotonic() + 180
+    while not first.status_json("video_metadata").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    line = proc.stderr.readline()
+    while line and "interrupted" not in line:
+        line = proc.stderr.readline()
+    assert "interrupted by SIGINT" in line
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert not project.leftovers()
+
+
+# A barrier so the six processes reach their first instance access together (the race is in the first
+# DagsterInstance.get(), after the slow imports); then the CLI's own main().
+_RACER = """
+import sys, time
+from pathlib import Path
+import dagster
+from tiktok_assets import cli
+barrier, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+(barrier / me).touch()
+while len(list(barrier.iterdir())) < n:
+    time.sleep(0.005)
+sys.exit(cli.main(sys.argv[4:]))
+"""
+
+
+def test_concurrent_first_use_of_a_fresh_instance(tmp_path, clips):
+    videos = []
+    for i in range(6):
+        videos.append(tmp_path / f"video_{i}.mp4")
+        videos[-1].write_bytes(b"not decoded by `add`")
+    shared = tmp_path / "shared.mp4"
+    shared.write_bytes(b"added by all six at once")
+    trials = 3
+    for trial in range(trials):
+        project = Project(tmp_path / f"trial_{trial}")
+        barrier = project.root / "barrier"
+        barrier.mkdir()
+        if trial == 0:  # the real entry point, unsynchronized
+            procs = [project.start("add", v, shared) for v in videos]
+        else:
+            procs = [
+                subprocess.Popen([sys.executable, "-c", _RACER, str(barrier), str(i), str(len(videos)),
+                                  *project.args("add", v, shared)[len(CLI):]],
+                                 env=project.env, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+                for i, v in enumerate(videos)
+            ]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+        for code, out, err in results:
+            assert code == 0, f"trial {trial}: {err}"
+        # one alembic head per database, and every later command works
+        dbs = list(project.home.rglob("*.db"))
+        assert dbs
+        for db in dbs:
+            with sqlite3.connect(db) as conn:
+                if conn.execute("select name from sqlite_master where name='alembic_version'").fetchone():
+                    assert conn.execute("select count(*) from alembic_version").fetchone()[0] == 1, db
+        again = project.run("add", clips["silent"], timeout=120)
+        assert again.returncode == 0, again.stderr
+    keys = _partitions(project)
+    assert sorted(keys) == sorted({partition_key_for(p) for p in [*videos, shared, clips["silent"]]})
+
+
+def _partitions(project: Project) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import dagster as dg; print('\\n'.join(dg.DagsterInstance.get().get_dynamic_partitions('videos')))"],
+        env=project.env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    return done.stdout.split()
