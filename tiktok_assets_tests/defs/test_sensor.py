@@ -8,12 +8,11 @@ import dagster as dg
 from tiktok_assets.definitions import defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.defs.sensors import new_video_sensor
+from tiktok_assets.defs.batching import MODEL_BATCH
+from tiktok_assets.defs.model_resources import model_resources
+from tiktok_assets.defs.sensors import RANGE_END, RANGE_START, feature_table_sensor, new_video_sensor
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.keys import partition_key_for
-from tiktok_assets.lib.schema import STAGES
-
-PARTITIONED_ASSETS = STAGES
 
 
 def _age(path, seconds=120):
@@ -21,24 +20,31 @@ def _age(path, seconds=120):
     os.utime(path, (old, old))
 
 
+def _resources(data_dir) -> dict:
+    return {**model_resources(), "paths": ProjectPaths(data_dir=str(data_dir))}
+
+
 def _tick(instance, data_dir):
-    context = dg.build_sensor_context(instance=instance, definitions=defs(),
-                                      resources={"paths": ProjectPaths(data_dir=str(data_dir))})
-    return new_video_sensor(context)
+    with dg.build_sensor_context(instance=instance, definitions=defs(), resources=_resources(data_dir)) as context:
+        return new_video_sensor(context)
 
 
-def _requested(result) -> tuple[set[str], set[str]]:
-    """(partition keys, unpartitioned assets) of the single backfill the sensor requests."""
-    assert len(result.run_requests) == 1
-    subset = result.run_requests[0].asset_graph_subset
-    keys = {p for key, sub in subset.partitions_subsets_by_asset_key.items() for p in sub.get_partition_keys()}
-    per_asset = {len(list(sub.get_partition_keys())) for sub in subset.partitions_subsets_by_asset_key.values()}
-    assert len(per_asset) == 1  # every per-video asset gets every new partition
-    assert len(subset.partitions_subsets_by_asset_key) == len(PARTITIONED_ASSETS)
-    return keys, {k.to_user_string() for k in subset.non_partitioned_asset_keys}
+def _requested(result) -> list[list[str]]:
+    """The batches of partition keys the tick's run requests cover (ranges over the keys it adds, in order)."""
+    added = list(result.dynamic_partitions_requests[0].partition_keys)
+    batches = []
+    for request in result.run_requests:
+        first, last = added.index(request.tags[RANGE_START]), added.index(request.tags[RANGE_END])
+        batches.append(added[first:last + 1])
+    assert [k for b in batches for k in b] == added  # every new video exactly once
+    assert all(len(b) <= MODEL_BATCH for b in batches)
+    return batches
 
 
-def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
+def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir, monkeypatch):
+    from tiktok_assets.defs import sensors
+
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 60)  # "growing" stays fresh however slow the machine
     videos = data_dir / "tiktok_videos"
     for name in ["product_talk.mp4", "silent cuts (copy).mp4"]:
         (videos / name).write_bytes((sample_dir / "silent_cuts.mp4").read_bytes())
@@ -54,15 +60,13 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
     with dg.instance_for_test() as instance:
         result = _tick(instance, data_dir)
         expected = sorted([partition_key_for("product_talk.mp4"), partition_key_for("silent cuts (copy).mp4")])
-        keys, unpartitioned = _requested(result)
-        assert sorted(keys) == expected and unpartitioned == {"video_features"}
+        assert sorted(k for b in _requested(result) for k in b) == expected
         added = result.dynamic_partitions_requests[0]
         assert sorted(added.partition_keys) == expected and added.partitions_def_name == VIDEOS_PARTITION
-        # The tick as the sensor daemon evaluates it (validates the backfill request against the target).
-        context = dg.build_sensor_context(instance=instance, definitions=defs(),
-                                          resources={"paths": ProjectPaths(data_dir=str(data_dir))})
-        data = new_video_sensor.evaluate_tick(context)
-        assert len(data.run_requests) == 1 and data.run_requests[0].requires_backfill_daemon()
+        # The tick as the sensor daemon evaluates it (validates the run requests against the target).
+        with dg.build_sensor_context(instance=instance, definitions=defs(), resources=_resources(data_dir)) as ctx:
+            data = new_video_sensor.evaluate_tick(ctx)
+        assert len(data.run_requests) == 1 and not data.run_requests[0].requires_backfill_daemon()
         layout = ProjectPaths(data_dir=str(data_dir)).layout()
         assert registry.lookup(layout, expected[1]).file_name == "silent cuts (copy).mp4"
 
@@ -71,7 +75,7 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
 
         _age(videos / "growing.mp4")  # the copy finished
         result = _tick(instance, data_dir)
-        assert _requested(result)[0] == {"growing"}
+        assert _requested(result) == [["growing"]]
 
 
 def test_a_drop_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir):
@@ -84,6 +88,29 @@ def test_a_drop_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir):
         started = time.perf_counter()
         result = _tick(instance, data_dir)
         elapsed = time.perf_counter() - started
-    assert len(_requested(result)[0]) == 1000
+    batches = _requested(result)
+    assert len(batches) == -(-1000 // MODEL_BATCH) and sum(map(len, batches)) == 1000
     assert len(result.dynamic_partitions_requests[0].partition_keys) == 1000
     assert elapsed < 60  # Dagster's default sensor tick timeout
+
+
+def _table_tick(instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, definitions=defs(), cursor=cursor)
+    return feature_table_sensor(context), context.cursor
+
+
+def test_feature_table_sensor_asks_for_one_table_after_runs_of_video_stages(dagster_home, data_dir):
+    """Runs of per-video stages that ended (succeeded or failed) lead to ONE feature_table run per
+    tick; nothing when only other runs ended or when the table is newer than the last of them."""
+    with dg.instance_for_test() as instance:
+        assert isinstance(_table_tick(instance)[0], dg.SkipReason)
+        pipeline = defs().resolve_job_def("video_pipeline")
+        instance.report_run_failed(instance.create_run_for_job(pipeline))
+        instance.report_run_canceled(instance.create_run_for_job(pipeline))
+        request, cursor = _table_tick(instance)
+        assert isinstance(request, dg.RunRequest)
+        assert isinstance(_table_tick(instance, cursor)[0], dg.SkipReason)  # those runs are accounted for
+        instance.report_runless_asset_event(dg.AssetMaterialization("video_features"))
+        assert isinstance(_table_tick(instance, cursor)[0], dg.SkipReason)  # the table is newer
+        instance.report_run_failed(instance.create_run_for_job(pipeline))
+        assert isinstance(_table_tick(instance, cursor)[0], dg.RunRequest)
