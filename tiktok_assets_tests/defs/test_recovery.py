@@ -10,6 +10,7 @@ shortened here, to keep the test quick.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,11 +24,11 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-from dagster._core.storage.dagster_run import DagsterRunStatus
 
 PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
 BIN = Path(sys.executable).parent
 DEADLINE_S = 90  # "within about a minute", with slack for a loaded machine
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 CODE = """
 import os
@@ -87,20 +88,15 @@ def _tail(logs: Path, n: int = 60) -> str:
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group (a process and, for the code server, its run workers), then SIGKILL."""
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        try:  # the leader is gone; anything left in its group gets the same signal
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
+    """SIGTERM the process's group (for the code server: its run workers too), then SIGKILL what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
@@ -110,11 +106,15 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
     assert monitoring.get("max_resume_run_attempts", 0) == 0  # the DefaultRunLauncher cannot resume
     # a dead run's slots come back within one poll after free_slots_after_run_end_seconds
     assert monitoring["free_slots_after_run_end_seconds"] + monitoring["poll_interval_seconds"] <= 60
-    assert settings["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
+    assert settings["concurrency"]["pools"]["default_limit"] == 1  # one `gpu` step at a time
 
     # Same instance settings, quicker daemon: poll every 1 s and free slots 5 s after the run ends
     # (long enough for this test to see the leaked slot before the daemon frees it).
-    settings["run_monitoring"] = {**monitoring, "poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 5}
+    settings["run_monitoring"] = {
+        **monitoring,
+        "poll_interval_seconds": 1,
+        "free_slots_after_run_end_seconds": 5,
+    }
     settings["run_queue"] = {"dequeue_interval_seconds": 1}
     home, markers, logs = tmp_path / "home", tmp_path / "markers", tmp_path / "logs"
     for d in (home, markers, logs):
@@ -124,26 +124,29 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
         port = sock.getsockname()[1]
+    server = {"host": "localhost", "port": port, "location_name": "recovery"}
     workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump(
-        {"load_from": [{"grpc_server": {"host": "localhost", "port": port, "location_name": "recovery"}}]}))
+    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": server}]}))
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-
     procs: list[subprocess.Popen] = []
+    stack = contextlib.ExitStack()
 
     def spawn(name: str, *args: str) -> subprocess.Popen:
-        log = (logs / f"{name}.log").open("w")
-        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group: killed as one in `finally`
+        """Start a process in its own process group (stopped as one at the end), logging to logs/."""
+        log = stack.enter_context((logs / f"{name}.log").open("w"))
+        proc = subprocess.Popen(
+            args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         procs.append(proc)
         return proc
 
     def launch(*jobs: str) -> list[str]:
         """Submit one run of each job to the queue, all at once; return their run ids."""
         run_ids = [str(uuid.uuid4()) for _ in jobs]
-        launchers = [spawn(f"launch-{job}-{run_id[:8]}", str(BIN / "dagster"), "job", "launch",
-                           "-w", str(workspace), "-j", job, "--run-id", run_id)
-                     for job, run_id in zip(jobs, run_ids, strict=True)]
+        launchers = []
+        for job, run_id in zip(jobs, run_ids, strict=True):
+            args = ["job", "launch", "-w", str(workspace), "-j", job, "--run-id", run_id]
+            launchers.append(spawn(f"launch-{run_id[:8]}", str(BIN / "dagster"), *args))
         for proc in launchers:
             assert proc.wait(timeout=120) == 0, _tail(logs)
         return run_ids
@@ -154,7 +157,7 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
 
-        def status(run_id: str) -> DagsterRunStatus | None:
+        def status(run_id: str) -> dg.DagsterRunStatus | None:
             run = instance.get_run_by_id(run_id)
             return run.status if run else None
 
@@ -162,42 +165,44 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
             return instance.event_log_storage.get_concurrency_info("gpu")
 
         try:
-            # run workers are children of the code server, which reports a dead one FAILURE
-            spawn("code-server", str(BIN / "dagster"), "api", "grpc", "-f", "recovery_defs.py",
-                  "-d", str(tmp_path), "--location-name", "recovery", "-h", "localhost", "-p", str(port))
+            # The run workers are children of this code server, which reports a dead one FAILURE.
+            args = ["api", "grpc", "-f", "recovery_defs.py", "-d", str(tmp_path), "-p", str(port)]
+            spawn(
+                "code-server", str(BIN / "dagster"), *args, "-h", "localhost", "--location-name", "recovery"
+            )
             _wait_for("the code server", serving, 120, logs)
             spawn("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(workspace))
+
             # run 1 takes the slot and sleeps in its step; run 2 starts and waits for the slot
             run1, run2 = launch("slow_job", "quick_job")
             pid_file = markers / f"{run1}.pid"
             _wait_for("run 1 to enter its gpu step", pid_file.exists, 120, logs)
             worker = int(_wait_for("run 1's worker pid", lambda: pid_file.read_text().strip(), 10, logs))
-            assert status(run1) == DagsterRunStatus.STARTED
+            assert status(run1) == dg.DagsterRunStatus.STARTED
             assert [s.run_id for s in gpu().claimed_slots] == [run1]
-            _wait_for("run 2 to wait for the gpu slot", lambda: run2 in {s.run_id for s in gpu().pending_steps},
-                      60, logs)
-            assert status(run2) == DagsterRunStatus.STARTED
+            waiting = lambda: run2 in {s.run_id for s in gpu().pending_steps}
+            _wait_for("run 2 to wait for the gpu slot", waiting, 60, logs)
+            assert status(run2) == dg.DagsterRunStatus.STARTED
             assert not (markers / f"{run2}.done").exists()
 
             killed_at = time.monotonic()
             os.kill(worker, signal.SIGKILL)
-            _wait_for("run 1 to be marked FAILURE", lambda: status(run1) == DagsterRunStatus.FAILURE, DEADLINE_S,
-                      logs)
+            failed = lambda: status(run1) == dg.DagsterRunStatus.FAILURE
+            _wait_for("run 1 to be marked FAILURE", failed, DEADLINE_S, logs)
             failed_after = time.monotonic() - killed_at
             # the dead run still holds the slot: only run monitoring gives it back
             assert run1 in {s.run_id for s in gpu().claimed_slots}
 
             (run3,) = launch("quick_job")  # a run launched after the kill must get the slot too
             for run_id in (run2, run3):
-                _wait_for(f"run {run_id} to finish", lambda r=run_id: status(r) in {
-                    DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}, DEADLINE_S,
-                          logs)
-                assert status(run_id) == DagsterRunStatus.SUCCESS, _tail(logs)
+                _wait_for(f"run {run_id} to finish", lambda r=run_id: status(r) in FINISHED, DEADLINE_S, logs)
+                assert status(run_id) == dg.DagsterRunStatus.SUCCESS, _tail(logs)
                 assert (markers / f"{run_id}.done").exists()
-            freed_after = time.monotonic() - killed_at
-            print(f"run 1 FAILURE {failed_after:.1f}s and runs 2, 3 SUCCESS {freed_after:.1f}s after the kill")
-            _wait_for("the gpu pool to be empty", lambda: not gpu().claimed_slots and not gpu().pending_steps, 30,
-                      logs)
+            done_after = time.monotonic() - killed_at
+            print(f"run 1 FAILURE {failed_after:.1f}s, runs 2 and 3 SUCCESS {done_after:.1f}s after the kill")
+            empty = lambda: not gpu().claimed_slots and not gpu().pending_steps
+            _wait_for("the gpu pool to be empty", empty, 30, logs)
         finally:
             for proc in reversed(procs):
                 _stop_group(proc)
+            stack.close()
