@@ -12,9 +12,7 @@ from typing import Any
 
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio_events import CSV_FIELDS, AudioEvents
-from tiktok_assets.lib.models.demucs import Stems
 from tiktok_assets.lib.models.whisper import Transcript
-from tiktok_assets.lib.music import Fingerprint, MusicMatch
 
 SCHEMA_VERSION = 1
 SEGMENT_FIELDS = ("start", "end", "text", "avg_logprob", "no_speech_prob")
@@ -34,26 +32,26 @@ FEATURE_COLUMNS = (
 
 
 def build_audio_analysis(
-    transcript: Transcript | None,
-    events: AudioEvents | None,
-    music: MusicMatch | None,
-    fingerprint: Fingerprint | None,
-    stems: Stems | None = None,
+    transcript: dict[str, Any] | None,
+    events: dict[str, Any] | None,
+    music: dict[str, Any] | None,
+    fingerprint: dict[str, Any] | None,
+    stems: dict[str, Any] | None = None,
     has_audio: bool = True,
 ) -> dict[str, Any]:
-    """The JSON-safe ``audio_analysis_results.json`` document."""
-    duration = next(
-        (x.duration_s for x in (events, transcript, fingerprint) if x is not None and x.duration_s), 0.0
-    )
+    """The ``audio_analysis_results.json`` document from each stage's saved JSON result (``to_json()``
+    of :class:`Transcript`, :class:`AudioEvents`, :class:`MusicMatch`, :class:`Fingerprint`,
+    :class:`Stems`); None for a stage that produced nothing for this video."""
+    duration = next((x["duration_s"] for x in (events, transcript, fingerprint) if x and x.get("duration_s")), 0.0)
     analysis: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "has_audio": has_audio,
         "duration_s": duration,
-        "transcript": transcript.to_json() if transcript else None,
-        "events": events.to_json() if events else None,
-        "music": music.to_json() if music else None,
-        "fingerprint": fingerprint.to_json() if fingerprint else None,
-        "stems": stems.to_json() if stems else None,
+        "transcript": transcript,
+        "events": events,
+        "music": music,
+        "fingerprint": fingerprint,
+        "stems": stems,
     }
     analysis["features"] = feature_columns(analysis)
     return analysis

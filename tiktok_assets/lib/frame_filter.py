@@ -70,6 +70,18 @@ class FilterResult:
             "counts": self.counts,
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> FilterResult:
+        """The reader of ``filtered_frames.json`` (what :meth:`to_json` wrote)."""
+        return cls(
+            kept=[FrameVerdict(**v) for v in data["kept"]],
+            dropped=[FrameVerdict(**v) for v in data["dropped"]],
+            reference_blur=data["reference_blur"],
+            blur_threshold=data["blur_threshold"],
+            config=FilterConfig(**data["config"]),
+            counts=data["counts"],
+        )
+
 
 def load_analysis_gray(path: str | Path) -> np.ndarray:
     """A small grayscale copy of a JPEG: libjpeg decodes at 1/4 scale, then resize to a fixed width."""

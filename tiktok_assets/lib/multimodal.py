@@ -1,8 +1,8 @@
-"""Per-video vision results: analyse kept frames, save the artifacts, build the feature-table columns.
+"""Per-video vision results: analyse kept frames and save the artifacts.
 
 The model stages are separate calls so each Dagster asset stays a thin wrapper:
 
-1. :func:`analyse_frames` — CLIP image embeddings and YOLO-World detections of the kept frames,
+1. :func:`analyse_frames` — CLIP image embeddings of the kept frames with the detector's boxes,
    representative frames (``selection.select_representative``), object summary, mean embedding.
 2. :func:`save_frame_analysis` — into a per-video folder (``out_dir``):
    ``frame_embeddings/<frame stem>.npy`` (one float32 vector per kept frame) + ``index.json``,
@@ -10,13 +10,11 @@ The model stages are separate calls so each Dagster asset stays a thin wrapper:
    ``representative_timestamps.json`` (in the folder given). Files are written atomically, so a re-run
    never leaves stale frames behind.
 3. captions (``BlipCaptioner.caption``) and video understanding (``VlmDescriber.describe``) on
-   the representative frames.
-4. :func:`feature_columns` — the table's vision columns from whatever stages produced a result.
+   the representative frames. The table's columns are built from the saved files (``lib/table.py``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.models.vlm import VideoUnderstanding
 from tiktok_assets.lib.selection import (
-    NO_FRAMES,
     ObjectSummary,
     Selection,
     SelectionConfig,
@@ -92,32 +88,30 @@ def analyse_frames(
     frames: Sequence[FrameLike],
     frames_dir: str | Path,
     clip: ImageEncoder,
-    vocabulary: Vocabulary,
-    detector: Detector | None = None,
+    prompt_embeddings: np.ndarray,
+    detections: list[list[Any]] | None = None,
     *,
-    conf: float = 0.25,
     clip_batch_size: int = 32,
-    detect_batch_size: int = 8,
     selection_config: SelectionConfig = DEFAULT_SELECTION,
-    prompt_embeddings: np.ndarray | None = None,
 ) -> FrameAnalysis:
-    """Embeddings, detections and representative frames for one video's kept frames (time order).
+    """Embeddings and representative frames for one video's kept frames (in time order).
 
-    ``prompt_embeddings``: the vocabulary's product prompts already encoded with ``clip``
-    (:func:`encode_product_prompts`), to encode them once per run instead of once per video.
+    ``prompt_embeddings``: the vocabulary's product prompts encoded with ``clip``
+    (:func:`encode_product_prompts`, once per run). ``detections``: the detector's boxes per frame (same
+    order as ``frames``), or None when the detector did not run (selection by CLIP relevance alone).
     """
     frames_dir = Path(frames_dir)
-    ordered = sorted(frames, key=lambda f: f.time)
-    times = [float(f.time) for f in ordered]
-    files = [f.file for f in ordered]
+    order = sorted(range(len(frames)), key=lambda i: frames[i].time)
+    times = [float(frames[i].time) for i in order]
+    files = [frames[i].file for i in order]
     paths = [frames_dir / f for f in files]
-    embeddings = clip.encode_images(paths, batch_size=clip_batch_size)
-    prompts = prompt_embeddings if prompt_embeddings is not None else encode_product_prompts(clip, vocabulary)
-    detections = (detector.detect(paths, conf=conf, batch_size=detect_batch_size) if detector and paths
-                  else [[] for _ in paths])
-    selection = select_representative(times, files, embeddings, prompts, detections, selection_config)
-    return FrameAnalysis(times, files, embeddings, detections, selection, aggregate_objects(detections),
-                         mean_embedding(embeddings), detector_ran=detector is not None)
+    embeddings = (clip.encode_images(paths, batch_size=clip_batch_size) if paths
+                  else np.zeros((0, prompt_embeddings.shape[1]), dtype=np.float32))
+    boxes = [detections[i] for i in order] if detections is not None else [[] for _ in order]
+    selection = select_representative(times, files, embeddings, prompt_embeddings, boxes, selection_config)
+    return FrameAnalysis(times, files, embeddings, boxes, selection, aggregate_objects(boxes),
+                         mean_embedding(embeddings) if len(embeddings) else None,
+                         detector_ran=detections is not None)
 
 
 def save_frame_analysis(analysis: FrameAnalysis, frames_dir: str | Path, out_dir: str | Path,
@@ -177,68 +171,13 @@ def load_frame_embeddings(out_dir: str | Path) -> tuple[list[float], np.ndarray]
 
 
 # --- feature-table columns -----------------------------------------------------------------------
-VISION_COLUMNS: list[tuple[str, str, str]] = [
-    ("objects_top", "string", "Most frequent detected objects as `label:frames;...` (frames a label appears in)."),
-    ("product_frame_ratio", "Float64", "Share of kept frames with at least one product detection."),
-    ("representative_frame_count", "Int64", "Representative frames picked (2-5; fewer when the video has fewer)."),
-    ("representative_timestamps", "string", "Timestamps of the representative frames as a JSON list, seconds."),
-    ("captions", "string", "BLIP captions of the representative frames as a JSON list."),
-    ("clip_embedding", "object", "Mean CLIP image embedding of the kept frames (L2-normalised list; Parquet only)."),
-    ("video_description", "string", "Vision-language model description of the product video."),
-    ("category_l1", "string", "Taxonomy level 1."),
-    ("category_l2", "string", "Taxonomy level 2."),
-    ("category_l3", "string", "Taxonomy level 3."),
-    ("category_source", "string", "model (valid path as answered), mapped (nearest valid path) or unmapped."),
-    ("vision_status", "string", "Frame analysis: ok, few_frames, no_frames, failed or not_run."),
-    ("captions_status", "string", "Captioning: ok, no_frames, failed or not_run."),
-    ("understanding_status", "string", "Video understanding: ok, unparsable, no_input, failed or not_run."),
-]
-
-NOT_RUN = "not_run"
-
-
-def feature_columns(
-    analysis: FrameAnalysis | None = None,
-    captions: list[str] | None = None,
-    understanding: VideoUnderstanding | None = None,
-    statuses: dict[str, str] | None = None,
-    top_objects: int = 5,
-) -> dict[str, Any]:
-    """The vision columns of one row; a stage that gave nothing leaves its columns empty (None).
-
-    ``statuses`` overrides the stage statuses (e.g. ``{"captions_status": "failed"}``).
-    """
-    row: dict[str, Any] = {name: None for name, _, _ in VISION_COLUMNS}
-    if analysis is not None:
-        row["objects_top"] = analysis.objects.top_string(top_objects) if analysis.detector_ran else None
-        row["product_frame_ratio"] = round(analysis.objects.product_frame_ratio, 4) if analysis.detector_ran else None
-        row["representative_frame_count"] = len(analysis.selection.frames)
-        row["representative_timestamps"] = json.dumps(analysis.selection.timestamps)
-        row["clip_embedding"] = (analysis.mean_embedding.astype(float).round(6).tolist()
-                                 if analysis.mean_embedding is not None else None)
-        row["vision_status"] = analysis.selection.status
-    if captions is not None:
-        row["captions"] = json.dumps(captions, ensure_ascii=False)
-        row["captions_status"] = "ok" if captions else NO_FRAMES
-    if understanding is not None:
-        row["video_description"] = understanding.description
-        if understanding.category:
-            row["category_l1"], row["category_l2"], row["category_l3"] = understanding.category
-        row["category_source"] = understanding.category_source if understanding.status == "ok" else None
-        row["understanding_status"] = understanding.status
-    for key in ("vision_status", "captions_status", "understanding_status"):
-        row[key] = row[key] or NOT_RUN
-    row.update(statuses or {})
-    return row
-
-
-def load_detections(frame_objects_json: Path, frames: list[dict]) -> tuple[list[list[Any]], bool]:
+def load_detections(frame_objects_json: Path, files: list[str]) -> tuple[list[list[Any]], bool]:
     """Detections per kept frame from frame_objects (empty lists when the detector did not run)."""
     from tiktok_assets.lib.models.yolo_world import Detection
 
     data = atomic.read_json(frame_objects_json) if frame_objects_json.exists() else {}
     if not data.get("detector_ran"):
-        return [[] for _ in frames], False
+        return [[] for _ in files], False
     by_file = {row["file"]: row["detections"] for row in data["frames"]}
     return [[Detection(d["label"], d["confidence"], tuple(d["box_xyxy_norm"]), d["is_product"])
-             for d in by_file.get(f["file"], [])] for f in frames], True
+             for d in by_file.get(f, [])] for f in files], True

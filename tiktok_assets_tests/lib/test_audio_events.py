@@ -96,7 +96,8 @@ def test_audio_analysis_document_and_feature_columns(speech_music_clip, whisper_
     transcript = transcribe(load_whisper(whisper_tiny_en, "cpu"), speech_music_clip.wav)
     events = detect_events(speech_music_clip.wav)
     fp = fingerprint(speech_music_clip.wav)
-    analysis = build_audio_analysis(transcript, events, recognize_music(speech_music_clip.wav, False), fp)
+    analysis = build_audio_analysis(transcript.to_json(), events.to_json(),
+                                    recognize_music(speech_music_clip.wav, False).to_json(), fp.to_json())
     write_analysis(tmp_path / "audio_analysis_results.json", analysis)
     reloaded = json.loads((tmp_path / "audio_analysis_results.json").read_text())
     features = feature_columns(reloaded)

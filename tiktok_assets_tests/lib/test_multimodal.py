@@ -1,4 +1,4 @@
-"""End to end on a real clip: frames -> filter -> CLIP + YOLO-World -> selection -> artifacts -> BLIP, VLM -> columns."""
+"""End to end on a real clip: frames -> filter -> CLIP + YOLO-World -> selection -> artifacts -> BLIP, VLM."""
 
 import json
 
@@ -13,9 +13,8 @@ from tiktok_assets.lib.models.vlm import load_vlm
 from tiktok_assets.lib.models.yolo_world import load_yolo_world
 from tiktok_assets.lib.multimodal import (
     TIMESTAMPS_JSON,
-    VISION_COLUMNS,
     analyse_frames,
-    feature_columns,
+    encode_product_prompts,
     load_frame_embeddings,
     representative_paths,
     save_frame_analysis,
@@ -45,7 +44,8 @@ def test_vision_pipeline_artifacts_and_columns(kept_frames, tiny_clip_dir, tiny_
     clip = load_clip(tiny_clip_dir, device="cpu")
     detector = load_yolo_world(clip, vocabulary.names, vocabulary.product_names, model=tiny_yolo_world_pt,
                                device="cpu", imgsz=320)
-    analysis = analyse_frames(kept, frames_dir, clip, vocabulary, detector, conf=0.0001)
+    detections = detector.detect([frames_dir / f.file for f in kept], conf=0.0001)
+    analysis = analyse_frames(kept, frames_dir, clip, encode_product_prompts(clip, vocabulary), detections)
     assert analysis.embeddings.shape == (len(kept), 512)
     assert len(analysis.detections) == len(kept)
     assert 2 <= len(analysis.selection.frames) <= 5
@@ -68,18 +68,16 @@ def test_vision_pipeline_artifacts_and_columns(kept_frames, tiny_clip_dir, tiny_
     captions = load_blip(tiny_blip_dir, device="cpu").caption(reps, max_new_tokens=4)
     understanding = load_vlm(tiny_vlm_dir, device="cpu").describe(reps, "a glowing serum", load_taxonomy(),
                                                                   max_new_tokens=6)
-    row = feature_columns(analysis, captions, understanding)
-    assert set(row) == {name for name, _, _ in VISION_COLUMNS}
-    assert row["representative_frame_count"] == 1
-    assert json.loads(row["captions"]) == captions
-    assert len(row["clip_embedding"]) == 512 and np.isclose(np.linalg.norm(row["clip_embedding"]), 1.0, atol=1e-4)
-    assert row["understanding_status"] == "unparsable" and row["video_description"] is None
-    assert row["category_l1"] is None and row["category_source"] is None
-    assert 0.0 <= row["product_frame_ratio"] <= 1.0
-    json.dumps(row)
+    assert len(captions) == 1 and all(isinstance(c, str) for c in captions)
+    assert understanding.status == "unparsable" and understanding.description is None  # random weights
+    assert analysis.detector_ran and len(analysis.mean_embedding) == 512
+    assert np.isclose(np.linalg.norm(analysis.mean_embedding), 1.0, atol=1e-4)
+    assert 0.0 <= analysis.objects.product_frame_ratio <= 1.0
 
 
-def test_columns_when_stages_did_not_run():
-    row = feature_columns(statuses={"captions_status": "failed"})
-    assert row["vision_status"] == "not_run" and row["captions_status"] == "failed"
-    assert row["objects_top"] is None and row["clip_embedding"] is None
+def test_selection_without_detector_uses_clip_alone(kept_frames, tiny_clip_dir):
+    kept, frames_dir = kept_frames
+    clip = load_clip(tiny_clip_dir, device="cpu")
+    analysis = analyse_frames(kept, frames_dir, clip, encode_product_prompts(clip, load_vocabulary()))
+    assert not analysis.detector_ran and analysis.detections == [[] for _ in kept]
+    assert 2 <= len(analysis.selection.frames) <= 5

@@ -13,8 +13,7 @@ from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio_analysis import (
-    SCHEMA_VERSION,
-    feature_columns,
+    build_audio_analysis,
     write_events_csv,
     write_segments_csv,
     write_transcript_txt,
@@ -205,16 +204,14 @@ def audio_analysis(context: dg.AssetExecutionContext, paths: ProjectPaths) -> It
             return atomic.read_json(path) if stage_done(video, stage) and path.exists() else None
 
         music = result("music_recognition", video.music_json) or {}
-        analysis = {
-            "schema_version": SCHEMA_VERSION,
-            "has_audio": has_audio_track(video),
-            "transcript": result("transcript", video.transcript_json),
-            "events": result("audio_events", video.audio_events_json),
-            "music": music.get("match"),
-            "fingerprint": music.get("fingerprint"),
-            "stems": result("audio_stems", video.stems_json),
-        }
-        analysis["features"] = feature_columns(analysis)
+        analysis = build_audio_analysis(
+            result("transcript", video.transcript_json),
+            result("audio_events", video.audio_events_json),
+            music.get("match"),
+            music.get("fingerprint"),
+            result("audio_stems", video.stems_json),
+            has_audio=has_audio_track(video),
+        )
         atomic.write_json(video.audio_analysis_json, analysis)
         features = analysis["features"]
         return {k: v for k, v in features.items() if k != "speech_text" and v is not None}

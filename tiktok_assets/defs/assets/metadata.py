@@ -1,5 +1,6 @@
 """video_metadata: container and stream facts for each video. As the root of every per-video run it
-also runs the preflight: the tools and models the run's stages need, reported once."""
+checks the tools every stage needs first: a missing FFmpeg is one run failure, not a row per video.
+(Each model stage reports its own missing weights once per run, see video_stage.run_partitions.)"""
 
 import shutil
 from collections.abc import Iterator
@@ -7,15 +8,6 @@ from dataclasses import asdict
 
 import dagster as dg
 
-from tiktok_assets.defs.model_resources import (
-    BlipResource,
-    ClipResource,
-    DemucsResource,
-    VlmResource,
-    WhisperResource,
-    YoloWorldResource,
-    stage_plan,
-)
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic, registry
@@ -35,23 +27,10 @@ def missing_tools() -> list[str]:
     kinds={"ffmpeg", "json"},
     description="Duration, display size, rotation, frame rates, codecs, bitrates and file size (ffprobe).",
 )
-def video_metadata(
-    context: dg.AssetExecutionContext,
-    paths: ProjectPaths,
-    whisper: WhisperResource,
-    demucs: DemucsResource,
-    clip: ClipResource,
-    yolo_world: YoloWorldResource,
-    blip: BlipResource,
-    vlm: VlmResource,
-) -> Iterator[StageEvent]:
+def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterator[StageEvent]:
     tools = missing_tools()
     if tools:  # a system problem: reported once for the run, never copied into each video's row
         raise dg.Failure(f"{', '.join(tools)} not found on PATH: install FFmpeg (e.g. apt-get install ffmpeg)")
-    plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
-                       "blip": blip, "vlm": vlm})
-    context.log.info(f"preflight: {plan.summary()}")
-    context.add_asset_metadata({"preflight": plan.summary()})
     layout = paths.layout()
 
     def probe(key: str, video: VideoLayout) -> dict:

@@ -12,10 +12,11 @@ from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
+from tiktok_assets.lib.frame_filter import FilterResult, FrameVerdict
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.multimodal import (
     EMBEDDINGS_DIR,
-    FrameAnalysis,
+    analyse_frames,
     encode_product_prompts,
     load_detections,
     representative_paths,
@@ -24,8 +25,6 @@ from tiktok_assets.lib.multimodal import (
 from tiktok_assets.lib.selection import (
     SelectionConfig,
     aggregate_objects,
-    mean_embedding,
-    select_representative,
 )
 from tiktok_assets.lib.status import DISABLED, stage_done
 
@@ -40,15 +39,15 @@ class SelectionSettings(dg.Config):
     duplicate_cosine: float = 0.99
 
 
-def kept_frames(video: VideoLayout) -> list[dict]:
-    return atomic.read_json(video.filtered_frames_json)["kept"]
+def kept_frames(video: VideoLayout) -> list[FrameVerdict]:
+    return FilterResult.from_json(atomic.read_json(video.filtered_frames_json)).kept
 
 
-def detections_of(video: VideoLayout, frames: list[dict]) -> tuple[list, bool]:
-    """The detector's boxes for ``frames`` when frame_objects ran for this video, else none."""
+def detections_of(video: VideoLayout, files: list[str]) -> tuple[list, bool]:
+    """The detector's boxes for the frame ``files`` when frame_objects ran for this video, else none."""
     if not stage_done(video, "frame_objects"):
-        return [[] for _ in frames], False
-    return load_detections(video.frame_objects_json, frames)
+        return [[] for _ in files], False
+    return load_detections(video.frame_objects_json, files)
 
 
 @video_stage(
@@ -77,13 +76,13 @@ def frame_objects(
             return {"status": DISABLED}
         vocab = catalogue.vocabulary()
         detector = yolo_world.load(clip.load(), list(vocab.names), list(vocab.product_names))
-        images = [video.frames_dir / f["file"] for f in frames]
+        images = [video.frames_dir / f.file for f in frames]
         detections = detector.detect(images, conf=yolo_world.confidence, batch_size=yolo_world.batch_size)
         product_conf = yolo_world.product_confidence
         rows = [
             {
-                "time": f["time"],
-                "file": f["file"],
+                "time": f.time,
+                "file": f.file,
                 "detections": [d.to_json() for d in dets],
                 "product_frame": any(d.is_product and d.confidence >= product_conf for d in dets),
             }
@@ -142,27 +141,11 @@ def representative_frames(
         if "p" not in prompts:
             prompts["p"] = encode_product_prompts(encoder, catalogue.vocabulary())
         frames = kept_frames(video)
-        detections, detector_ran = detections_of(video, frames)
-        times, files = [f["time"] for f in frames], [f["file"] for f in frames]
-        images = [video.frames_dir / f for f in files]
-        embeddings = (
-            encoder.encode_images(images, batch_size=clip.batch_size)
-            if images
-            else np.zeros((0, encoder.embed_dim), dtype=np.float32)
-        )
-        selection = select_representative(
-            times, files, embeddings, prompts["p"], detections, selection_config
-        )
-        analysis = FrameAnalysis(
-            times,
-            files,
-            embeddings,
-            detections,
-            selection,
-            aggregate_objects(detections),
-            mean_embedding(embeddings) if len(embeddings) else None,
-            detector_ran,
-        )
+        detections, detector_ran = detections_of(video, [f.file for f in frames])
+        analysis = analyse_frames(frames, video.frames_dir, encoder, prompts["p"],
+                                  detections if detector_ran else None, clip_batch_size=clip.batch_size,
+                                  selection_config=selection_config)
+        selection = analysis.selection
         save_frame_analysis(analysis, video.frames_dir, video.vision_dir, video.representative_dir)
         if analysis.mean_embedding is not None:
             np.save(video.vision_dir / "mean_embedding.npy", analysis.mean_embedding.astype(np.float32))
@@ -202,8 +185,7 @@ def frame_features(
             if images
             else []
         )
-        frames = [{"file": r["source_frame"], "time": r["time"]} for r in reps]
-        detections, _ = detections_of(video, frames)
+        detections, _ = detections_of(video, [r["source_frame"] for r in reps])
         embeddings_index = {
             e["frame"]: e["embedding"]
             for e in atomic.read_json(video.vision_dir / EMBEDDINGS_DIR / "index.json")
