@@ -22,7 +22,7 @@ class ProjectPaths(dg.ConfigurableResource):
     """The data folder: ``tiktok_videos/`` (watched input), ``tiktok_frames/``, ``outputs/`` and the
     feature table. Relative paths are resolved against the current working directory."""
 
-    data_dir: str = default_data_dir()
+    data_dir: str = "data"
 
     def layout(self) -> DataLayout:
         return DataLayout(Path(self.data_dir).expanduser().resolve())
@@ -32,8 +32,8 @@ class CatalogueResource(dg.ConfigurableResource):
     """The product vocabulary (detector classes, CLIP prompts) and category taxonomy: versioned YAML
     files, validated at load. Empty paths = the files shipped in tiktok_assets/data/."""
 
-    taxonomy_path: str = os.environ.get("TIKTOK_ASSETS_TAXONOMY", "")
-    vocabulary_path: str = os.environ.get("TIKTOK_ASSETS_VOCABULARY", "")
+    taxonomy_path: str = ""
+    vocabulary_path: str = ""
 
     def taxonomy(self) -> Taxonomy:
         return _taxonomy(self.taxonomy_path)
@@ -57,7 +57,9 @@ def resources() -> dg.Definitions:
     from tiktok_assets.defs.model_resources import model_resources
 
     # In-process executor: one process per run imports the code and loads each model once for all the
-    # run's steps and videos (see README "Why the in-process executor").
+    # run's steps and videos (README: "Executor").
     return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources(),
-                                     "catalogue": CatalogueResource()},
+                                     "catalogue": CatalogueResource(
+                                         taxonomy_path=os.environ.get("TIKTOK_ASSETS_TAXONOMY", ""),
+                                         vocabulary_path=os.environ.get("TIKTOK_ASSETS_VOCABULARY", ""))},
                           executor=dg.in_process_executor)
