@@ -96,7 +96,7 @@ def empty_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def whisper(model: Path | str, models_dir: Path) -> WhisperResource:
     return WhisperResource(
-        model=str(model), device="cpu", preset="cpu", models_dir=str(models_dir), beam_size=1
+        model=str(model), device="cpu", preset="cpu", models_dir=str(models_dir), beam_size=5
     )
 
 
