@@ -78,8 +78,10 @@ def blocked_by(video: VideoLayout, stage: str) -> StageStatus | None:
         status = read_status(video, upstream)
         if status is None:
             return StageStatus(stage, SKIPPED, 0.0, f"upstream stage {upstream} has not run for this video")
-        if status.status in (FAILED, SKIPPED):
-            return StageStatus(stage, SKIPPED, 0.0, f"upstream stage {upstream} {status.status}: {status.error}")
+        if status.status == SKIPPED:  # name the root cause, not the chain
+            return StageStatus(stage, SKIPPED, 0.0, status.error)
+        if status.status == FAILED:
+            return StageStatus(stage, SKIPPED, 0.0, f"upstream stage {upstream} failed: {status.error}")
         if status.status in (DISABLED, UNAVAILABLE):
             return StageStatus(stage, UNAVAILABLE, 0.0, f"needs {upstream}, which is {status.status}")
     return None

@@ -1,4 +1,7 @@
-"""A small contact sheet (grid of thumbnails) for showing frames in the Dagster UI."""
+"""A small contact sheet (grid of thumbnails) for showing frames in the Dagster UI.
+
+Bounded: at most ``max_frames`` thumbnails (evenly spread over the frames given), so one partition's
+metadata stays a few tens of kB however long the video (the UI reads the event log on every page)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ import cv2
 import numpy as np
 
 
-def contact_sheet_jpeg(paths: list[Path], thumb_width: int = 96, columns: int = 6, quality: int = 70) -> bytes:
+def contact_sheet_jpeg(paths: list[Path], thumb_width: int = 80, columns: int = 6, quality: int = 60,
+                       max_frames: int = 18) -> bytes:
+    if len(paths) > max_frames:
+        paths = [paths[round(i * (len(paths) - 1) / (max_frames - 1))] for i in range(max_frames)]
     thumbs = []
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)

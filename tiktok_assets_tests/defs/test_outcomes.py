@@ -118,3 +118,17 @@ def test_table_rows_agree_with_dagster(batch_run):
     assert good["language"] == "en" and good["word_count"] > 10
     assert silent["status"] == "partial" and pd.isna(silent["speech_ratio"]) and pd.isna(silent["music_ratio"])
     assert pd.isna(silent["separation"])
+
+
+def test_event_log_stays_light(batch_run):
+    """Per partition and stage, what the UI loads (materialization + check event) is at most ~50 kB."""
+    _, keys, result = batch_run
+    sizes: dict[tuple[str, str], int] = {}
+    for event in result.all_events:
+        if event.event_type_value in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION") and event.partition:
+            key = (event.step_key, event.partition)
+            sizes[key] = sizes.get(key, 0) + len(dg.serialize_value(event))
+    assert len(sizes) >= len(STAGES) * len(keys)
+    largest = max(sizes.items(), key=lambda kv: kv[1])
+    print("largest event payload per partition and stage:", largest)
+    assert largest[1] <= 50_000, largest

@@ -81,7 +81,7 @@ def test_table_has_one_row_per_video_with_errors_for_bad_inputs(pipeline_run):
         assert r["video_metadata_status"] == "failed"
         assert message in r["error"] and r["error"].startswith("video_metadata:"), (name, r["error"])
         assert r["filtered_frames_status"] == "skipped"
-        assert r["filtered_frames_error"].startswith("upstream stage candidate_frames skipped")
+        assert r["filtered_frames_error"].startswith("upstream stage video_metadata failed: ")
 
     for name in ["product_talk.mp4", "video_only.mp4", ODD_NAME, "rotated.mp4", "uhd_4k.mp4", "vfr.mp4"]:
         r = row(name)
