@@ -7,8 +7,9 @@ show up in `dagster dev` like any other run.
 
 Exit codes: 0 every video processed (ok or partial), 1 some videos failed (each failure is recorded in
 the feature table), 2 usage or system error (no such path, the feature table failed, an unexpected
-error), 130 / 143 interrupted by SIGINT / SIGTERM (the run stops after the current stage, the feature
-table is rewritten with what finished; a second signal aborts that too).
+error), 130 / 143 interrupted by SIGINT / SIGTERM: the running stage is abandoned (outputs are written
+to a temp file and renamed, so none is half-written), no further video starts, and the feature table
+is rewritten with what finished; a second signal skips that.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def _ensure_instance() -> None:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt: no `except Exception` stops it
+class Interrupted(BaseException):
     """`tiktok-assets run` got SIGINT or SIGTERM: stop, rewrite the table, exit 128 + signal."""
 
     def __init__(self, signum: int):
@@ -205,6 +206,18 @@ def add_videos(paths: list[Path]) -> list[str]:
     return keys
 
 
+def _video_failed(run_succeeded: bool, video) -> bool:
+    """A video failed (exit 1): its run failed, or a stage recorded a data error for it. A bad video
+    does not fail its run (its error is in its stage status and the `video_ok` check); stages that are
+    disabled or unavailable here leave the row partial, which is not a failure."""
+    from tiktok_assets.lib.schema import STAGES
+    from tiktok_assets.lib.status import FAILED, read_status
+
+    if not run_succeeded:
+        return True
+    return any((s := read_status(video, stage)) is not None and s.status == FAILED for stage in STAGES)
+
+
 def _quiet_logs(verbose: bool) -> dict:
     level = "DEBUG" if verbose else "CRITICAL"  # stage outcomes are printed below; -v for the full log
     return {"loggers": {"console": {"config": {"log_level": level}}}}
@@ -238,9 +251,10 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
             seconds = f"{status.seconds:6.2f}s" if status else "      -"
             print(f"    {stage:<22} {state:<9} {seconds}{detail}", flush=True)
         _raise_if_signalled()  # Dagster turned a SIGINT / SIGTERM into a failed run: stop here
-        failed += 0 if result.success else 1
+        bad = _video_failed(result.success, video)
+        failed += 1 if bad else 0
         print(
-            f"    {'ok' if result.success else 'finished with errors'} in {time.perf_counter() - started:.1f}s",
+            f"    {'finished with errors' if bad else 'ok'} in {time.perf_counter() - started:.1f}s",
             flush=True,
         )
     table = defs.resolve_job_def("feature_table").execute_in_process(
@@ -284,7 +298,8 @@ def _table_after_interrupt(stop: Interrupted, verbose: bool) -> int:
     )
     _signal_received()  # forget the first signal
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
-    table = load_defs().resolve_job_def("feature_table").execute_in_process(
+    job = load_defs().resolve_job_def("feature_table")
+    table = job.execute_in_process(
         instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=_quiet_logs(verbose)
     )
     if _signal_received() is not None or not table.success:
