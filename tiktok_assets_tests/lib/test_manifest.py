@@ -55,3 +55,4 @@ def test_broken_manifest_is_rejected(tmp_path):
                    "size_mb: 1, presets: [cpu]}\n")
     with pytest.raises(ValueError, match="unknown family"):
         load_manifest(bad)
+
