@@ -8,6 +8,7 @@ partitions loads each model once.
 """
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,12 @@ def model_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
+def missing_chromaprint() -> str | None:
+    if shutil.which("fpcalc"):
+        return None
+    return "fpcalc (Chromaprint) not found on PATH: apt-get install libchromaprint-tools"
+
+
 def stage_plan(models: dict[str, dg.ConfigurableResource]) -> StagePlan:
     """Which stages can run with these model resources (a dict as returned by ``model_resources``):
     the one resolution the assets, the sensor and the CLI share. Loads nothing."""
@@ -243,6 +250,7 @@ def stage_plan(models: dict[str, dg.ConfigurableResource]) -> StagePlan:
     demucs = families.get("demucs")
     separation_off = isinstance(demucs, DemucsResource) and not demucs.enabled
     missing = {f: (None if f == "demucs" and separation_off else r.missing()) for f, r in families.items()}
+    missing["chromaprint"] = missing_chromaprint()
     disabled = {"audio_stems": "separation switched off"} if separation_off else {}
     notes = tuple(note for r in families.values() if (note := r._ref().note))
     return plan_stages(missing, disabled, notes)

@@ -23,6 +23,7 @@ class ProjectPaths(dg.ConfigurableResource):
     feature table. Relative paths are resolved against the current working directory."""
 
     data_dir: str = "data"
+    settle_seconds: float = 10.0  # a file in the watched folder is new once unchanged this long
 
     def layout(self) -> DataLayout:
         return DataLayout(Path(self.data_dir).expanduser().resolve())
@@ -58,7 +59,9 @@ def resources() -> dg.Definitions:
 
     # In-process executor: one process per run imports the code and loads each model once for all the
     # run's steps and videos (README: "Executor").
-    return dg.Definitions(resources={"paths": ProjectPaths(data_dir=default_data_dir()), **model_resources(),
+    paths = ProjectPaths(data_dir=default_data_dir(),
+                         settle_seconds=float(os.environ.get("TIKTOK_ASSETS_SETTLE_SECONDS", "10")))
+    return dg.Definitions(resources={"paths": paths, **model_resources(),
                                      "catalogue": CatalogueResource(
                                          taxonomy_path=os.environ.get("TIKTOK_ASSETS_TAXONOMY", ""),
                                          vocabulary_path=os.environ.get("TIKTOK_ASSETS_VOCABULARY", ""))},

@@ -32,7 +32,6 @@ from tiktok_assets.lib import registry
 from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.watch import find_new_videos
 
-SETTLE_SECONDS = float(os.environ.get("TIKTOK_ASSETS_SETTLE_SECONDS", "10"))
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 SENSOR_TAG = "tiktok_assets/sensor"
 # Dagster's tags for a run over a partition key range (what its own backfills set).
@@ -74,7 +73,7 @@ def new_video_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     layout = paths.layout()
     known = set(context.instance.get_dynamic_partitions(VIDEOS_PARTITION))
-    new, growing = find_new_videos(layout.videos_dir, known, SETTLE_SECONDS)
+    new, growing = find_new_videos(layout.videos_dir, known, paths.settle_seconds)
     if not new:
         return dg.SkipReason(f"no new videos in {layout.videos_dir} ({growing} still being written)")
     for video in new:

@@ -35,8 +35,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "video_understanding": ("representative_frames",),
 }
 
-# Model families each stage loads.
+# Model families (and tools) each stage needs.
 STAGE_MODELS: dict[str, tuple[str, ...]] = {
+    "music_recognition": ("chromaprint",),
     "audio_stems": ("demucs",),
     "transcript": ("whisper",),
     "frame_objects": ("yolo_world", "clip"),
@@ -79,7 +80,7 @@ def plan_stages(
     disabled: Mapping[str, str] | None = None,
     notes: tuple[str, ...] = (),
 ) -> StagePlan:
-    """``missing_models``: family -> why its weights are unavailable (None = present).
+    """``missing_models``: family (or tool) -> why it is unavailable (None = present).
     ``disabled``: stage -> the setting that switched it off."""
     disabled = dict(disabled or {})
     states: dict[str, str] = {}

@@ -21,7 +21,8 @@ def _age(path, seconds=120):
 
 
 def _resources(data_dir) -> dict:
-    return {**model_resources(), "paths": ProjectPaths(data_dir=str(data_dir))}
+    # 60 s: a file written during the test stays "still being written" however slow the machine
+    return {**model_resources(), "paths": ProjectPaths(data_dir=str(data_dir), settle_seconds=60)}
 
 
 def _tick(instance, data_dir):
@@ -41,10 +42,7 @@ def _requested(result) -> list[list[str]]:
     return batches
 
 
-def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir, monkeypatch):
-    from tiktok_assets.defs import sensors
-
-    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 60)  # "growing" stays fresh however slow the machine
+def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
     videos = data_dir / "tiktok_videos"
     for name in ["product_talk.mp4", "silent cuts (copy).mp4"]:
         (videos / name).write_bytes((sample_dir / "silent_cuts.mp4").read_bytes())

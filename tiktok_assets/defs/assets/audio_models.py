@@ -8,7 +8,12 @@ import dagster as dg
 
 from tiktok_assets.defs.assets.audio import has_audio_track
 from tiktok_assets.defs.batching import GPU_POOL
-from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource, WhisperResource
+from tiktok_assets.defs.model_resources import (
+    DemucsResource,
+    MusicRecognitionResource,
+    WhisperResource,
+    missing_chromaprint,
+)
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
@@ -185,7 +190,7 @@ def music_recognition(
             "fingerprint": local.id,
         }
 
-    yield from run_partitions(context, layout, "music_recognition", run)
+    yield from run_partitions(context, layout, "music_recognition", run, unavailable=missing_chromaprint())
 
 
 @video_stage(
