@@ -55,16 +55,26 @@ def _setup_env(data_dir: str) -> None:
 
 
 def _video_paths(paths: list[str]) -> list[Path]:
+    """Video files named or found in folders (sub-folders too). Links that loop, FIFOs and folders
+    named like videos are skipped with their reason; a path that does not exist is a usage error."""
+    from tiktok_assets.lib.watch import classify_path, scan_folder
+
     found: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
-        if p.is_dir():
-            found += sorted(c for c in p.iterdir() if c.is_file() and is_video_file(c.name))
-        elif p.is_file():
-            found.append(p)
+        if p.is_dir() and not is_video_file(p.name):
+            scan = scan_folder(p, set(), settle_seconds=0)
+            skipped = scan.skipped
+            found += [v.path for v in scan.new]
+        elif os.path.lexists(p):
+            info, why = classify_path(p)
+            skipped = [] if info else [f"{raw}: {why}"]
+            found += [p] if info else []
         else:
             print(f"tiktok-assets: no such file or folder: {raw}", file=sys.stderr)
             raise SystemExit(EXIT_ERROR)
+        for reason in skipped:
+            print(f"tiktok-assets: skipped {reason}", file=sys.stderr)
     return found
 
 
@@ -357,6 +367,41 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Delete partitions: the Dagster partition, the registry entry and every artifact; then the table."""
+    import dagster as dg
+
+    from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+    from tiktok_assets.defs.resources import ProjectPaths
+    from tiktok_assets.lib import registry
+    from tiktok_assets.lib.keys import validate_key
+
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    _ensure_instance()
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(VIDEOS_PARTITION))
+    unknown = [k for k in args.keys if k not in known]
+    if unknown:
+        print(f"tiktok-assets: not a partition of videos: {', '.join(unknown)}", file=sys.stderr)
+        return EXIT_ERROR
+    for key in args.keys:
+        instance.delete_dynamic_partition(VIDEOS_PARTITION, key)
+        try:
+            video = layout.video(validate_key(key))
+        except ValueError:
+            print(f"{key}: partition deleted (an invalid key has no files)")
+            continue
+        registry.remove(layout, key)
+        shutil.rmtree(video.out_dir, ignore_errors=True)
+        shutil.rmtree(video.frames_dir, ignore_errors=True)
+        print(f"{key}: removed (partition, registry entry, outputs and frames)")
+    from tiktok_assets.definitions import defs as load_defs
+
+    table = load_defs().resolve_job_def("feature_table").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_quiet_logs(args.verbose))
+    return EXIT_OK if table.success else EXIT_ERROR
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"])
     files = _video_paths(args.paths or [str(data_dir / "tiktok_videos")])
@@ -448,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add", help="register video files (or folders of them) as partitions")
     p.add_argument("paths", nargs="+")
     p.set_defaults(fn=cmd_add)
+    p = sub.add_parser("remove", help="delete partitions and their registry entries and artifacts")
+    p.add_argument("keys", nargs="+")
+    p.set_defaults(fn=cmd_remove)
     p = sub.add_parser("run", help="register and process videos (default: the whole watched folder)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(fn=cmd_run)

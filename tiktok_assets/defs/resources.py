@@ -24,6 +24,7 @@ class ProjectPaths(dg.ConfigurableResource):
 
     data_dir: str = "data"
     settle_seconds: float = 10.0  # a file in the watched folder is new once unchanged this long
+    reprocess_replaced: bool = True  # the sensor re-runs a video whose file was replaced in place
 
     def layout(self) -> DataLayout:
         return DataLayout(Path(self.data_dir).expanduser().resolve())

@@ -11,11 +11,12 @@ interval, however many runs a backfill had.
 """
 
 import os
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import MODEL_BATCH
+from tiktok_assets.defs.batching import MODEL_BATCH, contiguous_batches
 from tiktok_assets.defs.jobs import feature_table
 from tiktok_assets.defs.model_resources import (
     BlipResource,
@@ -30,7 +31,7 @@ from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.watch import find_new_videos
+from tiktok_assets.lib.watch import scan_folder
 
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 SENSOR_TAG = "tiktok_assets/sensor"
@@ -42,16 +43,30 @@ STAGE_KEYS = {dg.AssetKey(stage) for stage in STAGES}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def batch_run_requests(keys: list[str], batch: int = MODEL_BATCH) -> list[dg.RunRequest]:
+def batch_run_requests(batches: list[list[str]], reason: str = "new") -> list[dg.RunRequest]:
     """One run of every per-video stage per batch of adjacent partition keys."""
-    requests = []
-    for i in range(0, len(keys), batch):
-        first, last = keys[i], keys[min(i + batch, len(keys)) - 1]
-        requests.append(dg.RunRequest(
-            run_key=f"{first}..{last}",
-            tags={RANGE_START: first, RANGE_END: last, SENSOR_TAG: "new_video_sensor"},
-        ))
-    return requests
+    return [
+        dg.RunRequest(
+            run_key=f"{reason}:{batch[0]}..{batch[-1]}:{time.time():.0f}",
+            tags={RANGE_START: batch[0], RANGE_END: batch[-1], SENSOR_TAG: f"new_video_sensor/{reason}"},
+        )
+        for batch in batches
+    ]
+
+
+def replaced_videos(layout, known: list) -> list[str]:
+    """Keys of known videos whose file was replaced in place since it was registered (entry refreshed)."""
+    keys = []
+    for video in known:
+        try:
+            entry = registry.lookup(layout, video.key)
+        except KeyError:
+            continue
+        if entry.source_path == str(video.path) and (entry.size, entry.mtime) != (video.size, video.mtime) \
+                and registry.changed(entry):
+            registry.register(layout, video.path)
+            keys.append(video.key)
+    return keys
 
 
 @dg.sensor(
@@ -72,19 +87,25 @@ def new_video_sensor(
     vlm: VlmResource,
 ) -> dg.SensorResult | dg.SkipReason:
     layout = paths.layout()
-    known = set(context.instance.get_dynamic_partitions(VIDEOS_PARTITION))
-    new, growing = find_new_videos(layout.videos_dir, known, paths.settle_seconds)
-    if not new:
-        return dg.SkipReason(f"no new videos in {layout.videos_dir} ({growing} still being written)")
-    for video in new:
-        registry.register(layout, video.path)
-    keys = [v.key for v in new]
+    ordered = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
+    scan = scan_folder(layout.videos_dir, set(ordered), paths.settle_seconds)
+    for reason in scan.skipped[:20]:
+        context.log.warning(f"skipped {reason}")
+    known = set(ordered)
+    keys = [k for k in dict.fromkeys(registry.register(layout, v.path).key for v in scan.new) if k not in known]
+    replaced = replaced_videos(layout, scan.known) if paths.reprocess_replaced else []
+    if not keys and not replaced:
+        return dg.SkipReason(f"no new or replaced videos in {layout.videos_dir} ({scan.growing} still being "
+                             f"written, {len(scan.skipped)} skipped)")
     plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
                        "blip": blip, "vlm": vlm})
-    context.log.info(f"adding {len(keys)} videos ({growing} still being written); {plan.summary()}")
+    context.log.info(f"adding {len(keys)} videos, reprocessing {len(replaced)} replaced ones "
+                     f"({scan.growing} still being written)\n{plan.summary()}")
+    new_batches = [keys[i:i + MODEL_BATCH] for i in range(0, len(keys), MODEL_BATCH)]  # appended in order
     return dg.SensorResult(
-        run_requests=batch_run_requests(keys),
-        dynamic_partitions_requests=[videos_partitions.build_add_request(keys)],
+        run_requests=batch_run_requests(new_batches)
+        + batch_run_requests(contiguous_batches(ordered, replaced), reason="replaced"),
+        dynamic_partitions_requests=[videos_partitions.build_add_request(keys)] if keys else [],
     )
 
 

@@ -23,6 +23,7 @@ import dagster as dg
 from tiktok_assets.defs.batching import video_backfill_policy
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.lib.errors import ModelUnavailableError
+from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.stage_plan import REQUIRES
@@ -118,7 +119,12 @@ def run_partitions(
     if unavailable:
         context.log.warning(f"{stage} unavailable in this run: {unavailable}")
     for key in context.partition_keys:
-        video = layout.video(key)
+        try:
+            video = layout.video(key)
+        except InvalidKeyError as exc:  # e.g. "../../x" added from the UI: nothing is written anywhere
+            context.log.error(f"{stage} [{key!r}] refused: {exc}")
+            outcomes[key] = StageStatus(stage, FAILED, 0.0, str(exc))
+            continue
         status = blocked_by(video, stage) or (
             StageStatus(stage, UNAVAILABLE, 0.0, unavailable) if unavailable else None)
         result: Mapping[str, Any] | None = None

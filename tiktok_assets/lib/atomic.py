@@ -60,6 +60,8 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces the folder ``target`` as a whole."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed while writing
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
     try:

@@ -1,25 +1,34 @@
-"""Frame filtering on small grayscale copies: black frames, blurred frames, near-duplicates.
+"""Frame filtering on small grayscale copies of the content area: black frames, blurred frames,
+near-duplicates.
 
-- black: mean luma <= ``black_mean`` and 95th percentile <= ``black_p95`` (0-255 scale);
+All measures use the content box (the picture inside letterbox / pillarbox bars, ``lib/bars.py``)
+when one is given; the saved frames stay full size.
+- black means empty (FFmpeg blackdetect semantics): at least ``black_ratio`` of the pixels have luma
+  <= ``black_luma`` (0-255, full range: JPEG luma), or the picture has no structure at all (standard
+  deviation <= ``black_flat_std``). A low mean never makes a frame black: a subject on a black
+  backdrop, or a few bright lights at night, is kept;
 - blurred: the no-reference blur metric of Crete-Roffet et al. (``image_metrics.blur_effect``:
   0 sharp, 1 fully blurred, largely independent of content) above ``blur_absolute`` AND more than
   ``blur_margin`` above the video's own reference (25th percentile over its non-black frames, i.e.
   its sharper frames). A soft but steady clip therefore keeps its frames: only frames clearly
   blurrier than the rest of the same video are dropped;
-- near-duplicate: SSIM against the last kept frame above ``ssim_threshold``.
+- near-duplicate: SSIM against the last kept frame above ``ssim_threshold``, except for the first
+  frame of a shot (``lib/shots.py``) that is neither black nor blurred: every such shot keeps a frame.
 Frames are judged in time order; every dropped frame keeps its reason and score.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.frames import CandidateFrame
 from tiktok_assets.lib.image_metrics import blur_effect, ssim
+from tiktok_assets.lib.shots import Shot, shot_index
 
 ANALYSIS_WIDTH = 270  # sharpness and brightness are measured at this width, whatever the source
 SSIM_WIDTH = 135
@@ -31,8 +40,9 @@ DUPLICATE = "duplicate"
 
 @dataclass(frozen=True)
 class FilterConfig:
-    black_mean: float = 18.0
-    black_p95: float = 40.0
+    black_luma: int = 32  # a pixel is dark at or below this luma (0-255)
+    black_ratio: float = 0.98  # a frame is black when at least this share of its pixels is dark
+    black_flat_std: float = 3.0  # ...or when its luma spread is at most this (no structure at all)
     blur_absolute: float = 0.65
     blur_margin: float = 0.25
     ssim_threshold: float = 0.8
@@ -49,6 +59,8 @@ class FrameVerdict:
     ssim_to_last_kept: float | None = None
     reason: str | None = None  # None when kept
     score: float | None = None  # the value that decided the drop
+    dark_ratio: float = 0.0  # share of dark pixels in the content area
+    shot: int | None = None  # index into shots.json when shots were given
 
 
 @dataclass
@@ -59,9 +71,11 @@ class FilterResult:
     blur_threshold: float
     config: FilterConfig
     counts: dict[str, int] = field(default_factory=dict)
+    content_box: dict[str, int] | None = None
 
     def to_json(self) -> dict:
         return {
+            "content_box": self.content_box,
             "kept": [asdict(v) for v in self.kept],
             "dropped": [asdict(v) for v in self.dropped],
             "reference_blur": self.reference_blur,
@@ -78,18 +92,23 @@ class FilterResult:
             dropped=[FrameVerdict(**v) for v in data["dropped"]],
             reference_blur=data["reference_blur"],
             blur_threshold=data["blur_threshold"],
-            config=FilterConfig(**data["config"]),
+            config=FilterConfig(**{f.name: data["config"][f.name] for f in fields(FilterConfig)
+                                   if f.name in data["config"]}),
             counts=data["counts"],
+            content_box=data.get("content_box"),
         )
 
 
-def load_analysis_gray(path: str | Path) -> np.ndarray:
-    """A small grayscale copy of a JPEG: libjpeg decodes at 1/4 scale, then resize to a fixed width."""
+def load_analysis_gray(path: str | Path, box: ContentBox | None = None) -> np.ndarray:
+    """A small grayscale copy of a JPEG's content area: libjpeg decodes at 1/4 scale, then the content
+    box is cut out and resized to a fixed width."""
     image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
     if image is None:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"cannot read frame {path}")
+    if box is not None:
+        image = box.crop(image)
     h, w = image.shape
     if w != ANALYSIS_WIDTH:
         height = max(8, int(round(h * ANALYSIS_WIDTH / w)))
@@ -101,44 +120,73 @@ def sharpness(gray: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
+def dark_ratio(gray: np.ndarray, luma: int) -> float:
+    return 1.0 - cv2.countNonZero(cv2.threshold(gray, luma, 255, cv2.THRESH_BINARY)[1]) / gray.size
+
+
 def is_black(gray: np.ndarray, config: FilterConfig) -> tuple[bool, float]:
-    mean = float(gray.mean())
-    return mean <= config.black_mean and float(np.percentile(gray, 95)) <= config.black_p95, mean
+    """(black?, share of dark pixels): almost all pixels dark, or no structure at all."""
+    ratio = dark_ratio(gray, config.black_luma)
+    flat = float(cv2.meanStdDev(gray)[1][0, 0]) <= config.black_flat_std
+    return ratio >= config.black_ratio or flat, ratio
+
+
+def _first_of_shot(verdicts: list[FrameVerdict], eligible: list[bool]) -> set[int]:
+    """Positions of the first eligible (neither black nor blurred) frame of every shot."""
+    seen: set[int | None] = set()
+    firsts = set()
+    for pos, (verdict, ok) in enumerate(zip(verdicts, eligible, strict=True)):
+        if ok and verdict.shot is not None and verdict.shot not in seen:
+            seen.add(verdict.shot)
+            firsts.add(pos)
+    return firsts
+
+
+def _ssim_copy(gray: np.ndarray, like: np.ndarray | None) -> np.ndarray:
+    small = cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
+                       interpolation=cv2.INTER_AREA)
+    if like is not None and small.shape != like.shape:
+        small = cv2.resize(small, (like.shape[1], like.shape[0]), interpolation=cv2.INTER_AREA)
+    return small
 
 
 def filter_frames(
-    frames: list[CandidateFrame], frames_dir: str | Path, config: FilterConfig = FilterConfig()
+    frames: list[CandidateFrame],
+    frames_dir: str | Path,
+    config: FilterConfig = FilterConfig(),
+    content_box: ContentBox | None = None,
+    shots: list[Shot] | None = None,
 ) -> FilterResult:
     frames_dir = Path(frames_dir)
     ordered = sorted(frames, key=lambda f: f.time)
-    grays = [load_analysis_gray(frames_dir / f.file) for f in ordered]
-    black_flags = [is_black(g, config)[0] for g in grays]
+    grays = [load_analysis_gray(frames_dir / f.file, content_box) for f in ordered]
+    blacks = [is_black(g, config) for g in grays]
     verdicts = [
         FrameVerdict(time=f.time, kinds=list(f.kinds), file=f.file, brightness=round(float(g.mean()), 2),
                      sharpness=round(sharpness(g), 2),
-                     blur=1.0 if black else round(float(blur_effect(g)), 4))
-        for f, g, black in zip(ordered, grays, black_flags, strict=True)
+                     blur=1.0 if black else round(float(blur_effect(g)), 4), dark_ratio=round(ratio, 4),
+                     shot=shot_index(shots, f.time) if shots else None)
+        for f, g, (black, ratio) in zip(ordered, grays, blacks, strict=True)
     ]
-    visible = [v.blur for v, black in zip(verdicts, black_flags, strict=True) if not black]
+    visible = [v.blur for v, (black, _) in zip(verdicts, blacks, strict=True) if not black]
     reference = float(np.percentile(visible, 25)) if visible else 0.0
     blur_threshold = max(config.blur_absolute, reference + config.blur_margin)
+    eligible = [not black and v.blur <= blur_threshold for v, (black, _) in zip(verdicts, blacks, strict=True)]
+    protected = _first_of_shot(verdicts, eligible)
 
     kept: list[FrameVerdict] = []
     dropped: list[FrameVerdict] = []
     last_small: np.ndarray | None = None
-    for verdict, gray, black in zip(verdicts, grays, black_flags, strict=True):
+    for pos, (verdict, gray, (black, ratio)) in enumerate(zip(verdicts, grays, blacks, strict=True)):
         if black:
-            verdict.reason, verdict.score = BLACK, verdict.brightness
+            verdict.reason, verdict.score = BLACK, round(ratio, 4)
         elif verdict.blur > blur_threshold:
             verdict.reason, verdict.score = BLUR, verdict.blur
         else:
-            small = cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
-                               interpolation=cv2.INTER_AREA)
+            small = _ssim_copy(gray, last_small)
             if last_small is not None:
-                if small.shape != last_small.shape:
-                    small = cv2.resize(small, (last_small.shape[1], last_small.shape[0]), interpolation=cv2.INTER_AREA)
                 verdict.ssim_to_last_kept = round(ssim(small, last_small), 4)
-                if verdict.ssim_to_last_kept > config.ssim_threshold:
+                if verdict.ssim_to_last_kept > config.ssim_threshold and pos not in protected:
                     verdict.reason, verdict.score = DUPLICATE, verdict.ssim_to_last_kept
             if verdict.reason is None:
                 last_small = small
@@ -146,4 +194,5 @@ def filter_frames(
     counts = {"candidates": len(verdicts), "kept": len(kept)}
     for reason in (BLACK, BLUR, DUPLICATE):
         counts[f"dropped_{reason}"] = sum(1 for v in dropped if v.reason == reason)
-    return FilterResult(kept, dropped, round(reference, 4), round(blur_threshold, 4), config, counts)
+    box = content_box.to_json() if content_box is not None else None
+    return FilterResult(kept, dropped, round(reference, 4), round(blur_threshold, 4), config, counts, box)

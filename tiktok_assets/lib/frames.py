@@ -1,8 +1,10 @@
-"""Candidate keyframes in ONE decode pass: I-frames, one frame per second, speech highlights.
+"""Candidate keyframes in ONE decode pass: I-frames, one frame per second, speech highlights, shot starts.
 
 PyAV decodes with FFmpeg's frame threads. Only frames that are kept are converted to BGR, rotated
 for display and JPEG-encoded, on a small thread pool (OpenCV releases the GIL), so the cost over a
-plain decode is the colour conversion and encoding of the frames kept.
+plain decode is the colour conversion and encoding of the frames kept. The same pass reads every
+frame's luma plane without conversion (a strided view, 1/8 scale) for shot detection
+(``lib/shots.py``), and the luma of a few frames at full resolution for bar detection (``lib/bars.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ import av
 import cv2
 import numpy as np
 
+from tiktok_assets.lib.bars import BarConfig, BarDetector, ContentBox
 from tiktok_assets.lib.errors import VideoInputError
+from tiktok_assets.lib.shots import ShotConfig, ShotResult, ShotTracker
 
 IFRAME = "iframe"
 SECOND = "second"
 HIGHLIGHT = "highlight"
+SHOT = "shot"  # the frame starts a new shot (seen causally while decoding)
+
+# 8-bit YUV formats whose first plane is the luma, read without any conversion.
+_LUMA_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+_LIMITED_TO_FULL = np.clip((np.arange(256) - 16) * 255.0 / 219.0, 0, 255).round().astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,10 @@ class ExtractConfig:
     max_side: int = 1920  # saved JPEGs are downscaled so their longer side is at most this
     min_iframe_gap_s: float = 0.5  # drop I-frames closer than this to the previous saved frame
     encode_threads: int = 2
+    shot_starts: bool = True  # also save the first frame of each new shot
+    bar_samples: int = 24  # frames (spread over the video) sampled for letterbox / pillarbox bars
+    shots: ShotConfig = ShotConfig()
+    bars: BarConfig = BarConfig()
 
 
 @dataclass
@@ -41,6 +54,13 @@ class CandidateFrame:
     width: int = 0
     height: int = 0
     extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Extraction:
+    frames: list[CandidateFrame]
+    content_box: ContentBox  # display pixels, rotation applied
+    shots: ShotResult
 
 
 def frame_file_name(time_s: float, kinds: list[str]) -> str:
@@ -78,6 +98,32 @@ def _save(frame: av.VideoFrame, target: Path, config: ExtractConfig) -> tuple[in
     return image.shape[1], image.shape[0]
 
 
+def _luma(frame: av.VideoFrame) -> tuple[np.ndarray, bool]:
+    """Full-resolution luma (coded orientation) and whether it is limited range (16-235).
+
+    For 8-bit YUV this is a view of the decoded plane: no conversion, no copy."""
+    if frame.format.name in _LUMA_FORMATS:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8)[: plane.line_size * frame.height]
+        luma = rows.reshape(frame.height, plane.line_size)[:, : frame.width]
+    else:
+        luma = frame.to_ndarray(format="gray")
+    limited = frame.format.name in _LUMA_FORMATS and not frame.format.name.startswith("yuvj") and frame.color_range != 2
+    return luma, limited
+
+
+def _small_luma(luma: np.ndarray, limited: bool) -> np.ndarray:
+    step = max(1, min(luma.shape) // 128)
+    small = np.ascontiguousarray(luma[::step, ::step])
+    return cv2.LUT(small, _LIMITED_TO_FULL) if limited else small
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration or 0) / av.time_base
+
+
 def extract_candidates(
     video: str | Path,
     out_dir: str | Path,
@@ -85,6 +131,16 @@ def extract_candidates(
     config: ExtractConfig = ExtractConfig(),
 ) -> list[CandidateFrame]:
     """Decode ``video`` once and save candidate frames as JPEGs into ``out_dir``."""
+    return extract_video(video, out_dir, highlight_times, config).frames
+
+
+def extract_video(
+    video: str | Path,
+    out_dir: str | Path,
+    highlight_times: list[float] | None = None,
+    config: ExtractConfig = ExtractConfig(),
+) -> Extraction:
+    """Decode ``video`` once: candidate JPEGs into ``out_dir``, its content box and its shots."""
     out_dir = Path(out_dir)
     highlights = sorted(t for t in (highlight_times or []) if t >= 0)
     candidates: list[CandidateFrame] = []
@@ -98,6 +154,13 @@ def extract_candidates(
             raise VideoInputError("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        tracker = ShotTracker(float(rate) if rate else 30.0, config.shots)
+        bars = BarDetector(config.bars)
+        duration = _duration(container, stream)
+        sample_every = max(1.0, duration / max(1, config.bar_samples))
+        next_sample = 0.0
+        coded = (0, 0, 0)  # width, height, clockwise rotation of the last frame
         next_second = 0.0
         next_highlight = 0
         last_saved = -math.inf
@@ -108,6 +171,12 @@ def extract_candidates(
                     continue
                 decoded += 1
                 t = float(frame.time)
+                luma, limited = _luma(frame)
+                new_shot = tracker.add(t, _small_luma(luma, limited))
+                if t >= next_sample - 1e-6 and bars.samples < config.bar_samples:
+                    bars.add(cv2.LUT(luma, _LIMITED_TO_FULL) if limited else luma)
+                    next_sample = t + sample_every
+                coded = (frame.width, frame.height, _clockwise(frame))
                 kinds: list[str] = []
                 if config.per_second and t >= next_second - 1e-6:
                     kinds.append(SECOND)
@@ -118,6 +187,8 @@ def extract_candidates(
                     if HIGHLIGHT not in kinds:
                         kinds.append(HIGHLIGHT)
                     next_highlight += 1
+                if config.shot_starts and new_shot:
+                    kinds.append(SHOT)
                 if not kinds:
                     continue
                 last_saved = t
@@ -137,4 +208,5 @@ def extract_candidates(
             candidates.append(cand)
     if not candidates:
         raise VideoInputError("the video stream has no decodable frames")
-    return candidates
+    box = bars.content_box(coded[0], coded[1]).rotated(coded[2])
+    return Extraction(candidates, box, tracker.result(max(duration, tracker.times[-1]) if duration else None))

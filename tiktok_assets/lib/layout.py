@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tiktok_assets.lib.keys import InvalidKeyError, validate_key
+
 
 @dataclass(frozen=True)
 class DataLayout:
@@ -37,7 +39,13 @@ class DataLayout:
         return self.root / "video_features_results.parquet"
 
     def video(self, key: str) -> VideoLayout:
-        return VideoLayout(key=key, out_dir=self.outputs_root / key, frames_dir=self.frames_root / key)
+        """The artifacts of the video ``key``; InvalidKeyError for a key that could leave the data folder."""
+        validate_key(key)
+        video = VideoLayout(key=key, out_dir=self.outputs_root / key, frames_dir=self.frames_root / key)
+        for folder, root in ((video.out_dir, self.outputs_root), (video.frames_dir, self.frames_root)):
+            if not folder.resolve().is_relative_to(root.resolve()):
+                raise InvalidKeyError(f"partition key {key!r} leads outside {root}")
+        return video
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,24 @@
-"""Video registry: partition key -> source path. One small JSON file per video (atomic, no lock)."""
+"""Video registry: partition key -> source file, with what the file was when it was registered.
+
+One small JSON file per video (atomic writes). A key always names one source: registering another
+file under a key that is taken gives it a distinct key, never a silent repoint. The entry keeps the
+file's size, modification time and a fast content hash (size + first and last MiB, sha256), so a file
+replaced in place is recognised.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.keys import hashed_key, partition_key_for, validate_key
 from tiktok_assets.lib.layout import DataLayout
+
+HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -17,40 +27,91 @@ class RegisteredVideo:
     source_path: str
     file_name: str
     registered_at: str
+    size: int | None = None
+    mtime: float | None = None
+    content_hash: str = ""
 
 
-def register(layout: DataLayout, path: str | Path) -> RegisteredVideo:
-    """Record a video under its partition key. Registering the same file twice is a no-op."""
-    source = Path(path).expanduser().resolve()
-    key = partition_key_for(source)
-    entry_path = layout.registry_dir / f"{key}.json"
-    if entry_path.exists():
-        existing = RegisteredVideo(**atomic.read_json(entry_path))
-        if existing.source_path == str(source):
-            return existing
-    entry = RegisteredVideo(
+def fast_hash(path: str | Path) -> str:
+    """sha256 of the size and the first and last MiB: changes whenever a file is replaced, in O(1)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest = hashlib.sha256(str(size).encode())
+        digest.update(fh.read(HASH_BLOCK))
+        if size > HASH_BLOCK:
+            fh.seek(max(size - HASH_BLOCK, HASH_BLOCK))
+            digest.update(fh.read(HASH_BLOCK))
+    return digest.hexdigest()[:32]
+
+
+def _entry_path(layout: DataLayout, key: str) -> Path:
+    return layout.registry_dir / f"{validate_key(key)}.json"
+
+
+def _read(layout: DataLayout, key: str) -> RegisteredVideo | None:
+    path = _entry_path(layout, key)
+    return RegisteredVideo(**atomic.read_json(path)) if path.exists() else None
+
+
+def describe(source: Path, key: str) -> RegisteredVideo:
+    """An entry for ``source`` as it is on disk now."""
+    stat = source.stat()
+    return RegisteredVideo(
         key=key,
         source_path=str(source),
         file_name=source.name,
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        content_hash=fast_hash(source),
     )
-    atomic.write_json(entry_path, asdict(entry))
+
+
+def register(layout: DataLayout, path: str | Path) -> RegisteredVideo:
+    """Record a video under its key (from its path relative to the watched folder). The same file again
+    keeps its entry (refreshed when its content changed); another file whose key is taken gets a key made
+    unique by a hash of its absolute path."""
+    source = Path(path).expanduser().absolute()  # not resolved: a link in the folder is its own video
+    key = partition_key_for(source, layout.videos_dir)
+    existing = _read(layout, key)
+    if existing is not None and existing.source_path != str(source):
+        key = hashed_key(key, str(source))
+        existing = _read(layout, key)
+        if existing is not None and existing.source_path != str(source):
+            raise ValueError(f"cannot register {source}: key {key} is taken by {existing.source_path}")
+    if existing is not None and not changed(existing):
+        return existing
+    entry = describe(source, key)
+    if existing is not None:
+        entry = RegisteredVideo(**{**asdict(entry), "registered_at": existing.registered_at})
+    atomic.write_json(_entry_path(layout, key), asdict(entry))
     return entry
 
 
+def changed(entry: RegisteredVideo) -> bool:
+    """The source file differs from what was registered (size or mtime first, then the content hash)."""
+    try:
+        stat = os.stat(entry.source_path)
+    except OSError:
+        return False  # gone: see source_missing
+    if stat.st_size == entry.size and stat.st_mtime == entry.mtime:
+        return False
+    return fast_hash(entry.source_path) != entry.content_hash
+
+
 def lookup(layout: DataLayout, key: str) -> RegisteredVideo:
-    """The registered video for ``key``; falls back to scanning the watched folder."""
-    entry_path = layout.registry_dir / f"{key}.json"
-    if entry_path.exists():
-        return RegisteredVideo(**atomic.read_json(entry_path))
-    if layout.videos_dir.is_dir():
-        for candidate in layout.videos_dir.iterdir():
-            if partition_key_for(candidate) == key:
-                return register(layout, candidate)
-    raise KeyError(
-        f"No video is registered under partition key {key!r}: add it with `tiktok-assets add PATH` "
-        f"or drop it into {layout.videos_dir}"
-    )
+    """The registered video for ``key``."""
+    entry = _read(layout, key)
+    if entry is None:
+        raise KeyError(
+            f"No video is registered under partition key {key!r}: add it with `tiktok-assets add PATH` "
+            f"or drop it into {layout.videos_dir}"
+        )
+    return entry
+
+
+def remove(layout: DataLayout, key: str) -> None:
+    _entry_path(layout, key).unlink(missing_ok=True)
 
 
 def registered(layout: DataLayout) -> list[RegisteredVideo]:

@@ -21,6 +21,17 @@ STAGES: list[str] = [
 ]
 
 
+# Provenance: which model produced a stage's values (read from that stage's status record).
+MODEL_COLUMNS: dict[str, str] = {
+    "whisper_model": "transcript",
+    "separator_model": "audio_stems",
+    "clip_model": "representative_frames",
+    "detector_model": "frame_objects",
+    "captioner_model": "frame_features",
+    "vlm_model": "video_understanding",
+}
+
+
 def _stage_columns(stage: str) -> list[Column]:
     return [
         Column(f"{stage}_status", "string",
@@ -35,7 +46,8 @@ COLUMNS: list[Column] = [
     Column("file_name", "string", "Source file name."),
     Column("source_path", "string", "Absolute path of the source video."),
     Column("status", "string", "ok (every stage ran), failed (a data error in a stage), partial (stages disabled "
-           "or unavailable here, see partial_reason) or incomplete (stages not run yet)."),
+           "or unavailable here, see partial_reason), incomplete (stages not run yet) or source_missing (the file is "
+           "gone; its results are kept)."),
     Column("error", "string", "First data error for this video, `stage: message` (system problems are not row errors)."),
     Column("partial_reason", "string", "Stages disabled or unavailable for this video, `stage: state (why); ...`."),
     Column("separation", "string", "Vocal separation before transcription: demucs, off (switched off) or unavailable "
@@ -91,6 +103,10 @@ COLUMNS: list[Column] = [
     Column("category_l3", "string", "Product category, taxonomy level 3."),
     Column("category_source", "string", "model (valid path as answered) or mapped (nearest valid path)."),
     Column("category_similarity", "Float64", "Text similarity of the model's answer to the chosen taxonomy path."),
+    Column("pipeline_version", "string", "Version of tiktok-assets that produced the row."),
+    Column("processed_at", "string", "When the latest stage of this video finished (UTC, ISO 8601)."),
+    *[Column(name, "string", f"Model {stage} used (manifest name or folder), when it ran.")
+      for name, stage in MODEL_COLUMNS.items()],
     *[c for stage in STAGES for c in _stage_columns(stage)],
 ]
 

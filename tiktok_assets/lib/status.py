@@ -32,6 +32,7 @@ class StageStatus:
     seconds: float
     error: str | None = None
     finished_at: str = ""
+    model: str = ""  # the model a model stage used (manifest name or folder name)
 
 
 def write_status(video: VideoLayout, status: StageStatus) -> None:
@@ -56,13 +57,14 @@ def describe_error(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
 
 
-def finished(stage: str, status: str, started: float, error: str | None = None) -> StageStatus:
+def finished(stage: str, status: str, started: float, error: str | None = None, model: str = "") -> StageStatus:
     return StageStatus(
         stage=stage,
         status=status,
         seconds=round(time.perf_counter() - started, 3),
         error=error,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=model,
     )
 
 
@@ -80,6 +82,7 @@ def run_stage(video: VideoLayout, stage: str, fn: Callable[[], T]) -> tuple[Stag
         write_status(video, status)
         return status, None
     outcome = str(result.get("status", OK)) if isinstance(result, Mapping) else OK
-    status = finished(stage, outcome, started)
+    model = str(result.get("model", "")) if isinstance(result, Mapping) else ""
+    status = finished(stage, outcome, started, model=model)
     write_status(video, status)
     return status, result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,16 @@ import pandas as pd
 
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio_analysis import feature_columns
+from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.registry import RegisteredVideo
-from tiktok_assets.lib.schema import COLUMNS, STAGES
+from tiktok_assets.lib.schema import COLUMNS, MODEL_COLUMNS, STAGES
 from tiktok_assets.lib.status import DISABLED, FAILED, OK, SKIPPED, UNAVAILABLE, read_status, stage_done
 
+PIPELINE_VERSION = version("tiktok-assets")
 TABLE_SET = "video_features"  # data/video_features -> the current CSV + Parquet pair
 NOT_RUN = "not_run"
+SOURCE_MISSING = "source_missing"
 PARTIAL = "partial"
 INCOMPLETE = "incomplete"
 Row = dict[str, Any]
@@ -148,6 +152,13 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
             not_run.append(stage)
         elif state in (DISABLED, UNAVAILABLE):
             degraded.append(f"{stage}: {state}" + (f" ({status.error})" if status.error else ""))
+    statuses = {stage: read_status(video, stage) for stage in stages}
+    for column, stage in MODEL_COLUMNS.items():
+        status = statuses.get(stage)
+        row[column] = (status.model or None) if status is not None and status.status == OK else None
+    finished = [s.finished_at for s in statuses.values() if s is not None and s.finished_at]
+    row["processed_at"] = max(finished) if finished else None
+    row["pipeline_version"] = PIPELINE_VERSION
     row["status"] = "failed" if errors else INCOMPLETE if not_run else PARTIAL if degraded else OK
     row["error"] = errors[0] if errors else None
     row["partial_reason"] = "; ".join(degraded) or None
@@ -157,9 +168,14 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
 
 
 def build_row(layout: DataLayout, entry: RegisteredVideo, stages: list[str] = STAGES) -> Row:
-    video = layout.video(entry.key)
     row: Row = {"video_key": entry.key, "file_name": entry.file_name, "source_path": entry.source_path}
+    try:
+        video = layout.video(entry.key)
+    except InvalidKeyError as exc:  # a partition added by hand with a key this project never makes
+        return {**row, "status": "failed", "error": str(exc)}
     row.update(status_columns(video, stages))
+    if entry.source_path and not Path(entry.source_path).exists():
+        row["status"] = SOURCE_MISSING  # the results are kept; the file they came from is gone
     for builder in ROW_BUILDERS:
         try:
             row.update(builder(video))

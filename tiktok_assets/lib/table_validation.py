@@ -7,7 +7,7 @@ import pandera.pandas as pa
 
 from tiktok_assets.lib.schema import COLUMNS
 
-STATUSES = ["ok", "partial", "failed", "incomplete"]
+STATUSES = ["ok", "partial", "failed", "incomplete", "source_missing"]
 _NON_NEGATIVE = {"duration_s", "file_size_bytes", "frame_count", "speech_seconds", "candidate_frame_count",
                  "kept_frame_count"}
 

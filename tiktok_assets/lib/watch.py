@@ -1,45 +1,70 @@
-"""Finding new, complete video files in a watched folder (used by the Dagster sensor)."""
+"""Scanning the watched folder (used by the Dagster sensor): new, complete video files, known ones,
+and what was skipped and why. Sub-folders are walked; keys come from paths relative to the folder."""
 
 from __future__ import annotations
 
 import os
+import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tiktok_assets.lib.keys import is_video_file, partition_key_for
 
 
 @dataclass(frozen=True)
-class NewVideo:
+class FoundVideo:
     key: str
     path: Path
+    size: int
+    mtime: float
 
 
-def find_new_videos(folder: Path, known_keys: set[str], settle_seconds: float, now: float | None = None
-                    ) -> tuple[list[NewVideo], int]:
-    """Visible video files not yet known, whose size is non-zero and whose last write is at least
-    ``settle_seconds`` old (so files still being copied are left for a later tick).
+@dataclass
+class Scan:
+    new: list[FoundVideo] = field(default_factory=list)  # complete files without a partition yet
+    known: list[FoundVideo] = field(default_factory=list)  # files whose key is a partition already
+    growing: int = 0  # written less than the settle time ago: left for a later tick
+    skipped: list[str] = field(default_factory=list)  # "path: why" (loops, FIFOs, folders named .mp4)
 
-    Returns the new videos (sorted by name) and how many were held back as still growing.
-    """
+
+def classify_path(path: Path) -> tuple[os.stat_result | None, str | None]:
+    """The file's stat (following a link), or why it is not a video file to read."""
+    try:
+        info = path.stat()
+    except OSError as exc:  # a link loop, a dangling link
+        return None, f"unreadable link ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode):
+        return None, "a folder with a video extension"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "not a regular file (FIFO, socket or device)"
+    return info, None
+
+
+def scan_folder(folder: Path, known_keys: set[str], settle_seconds: float, now: float | None = None) -> Scan:
+    """Visible video files under ``folder`` (sub-folders included, links not followed into folders).
+    A file is complete when its last write is at least ``settle_seconds`` old."""
+    scan = Scan()
     if not folder.is_dir():
-        return [], 0
+        return scan
     now = time.time() if now is None else now
-    new: list[NewVideo] = []
-    growing = 0
-    seen: set[str] = set()
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not entry.is_file() or not is_video_file(entry.name):
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        candidates = [n for n in files if is_video_file(n)]
+        candidates += [d for d in dirs if is_video_file(d)]  # a folder named x.mp4 is reported, not walked
+        dirs[:] = [d for d in dirs if not is_video_file(d)]
+        for name in sorted(candidates):
+            path = Path(parent) / name
+            info, why = classify_path(path)
+            if info is None:
+                scan.skipped.append(f"{path.relative_to(folder)}: {why}")
                 continue
-            key = partition_key_for(entry.name)
-            if key in known_keys or key in seen:
-                continue
-            stat = entry.stat()
-            if stat.st_size == 0 or now - stat.st_mtime < settle_seconds:
-                growing += 1
-                continue
-            seen.add(key)
-            new.append(NewVideo(key, Path(entry.path)))
-    return sorted(new, key=lambda v: v.path.name), growing
+            video = FoundVideo(partition_key_for(path, folder), path, info.st_size, info.st_mtime)
+            if video.key in known_keys:
+                scan.known.append(video)
+            elif now - info.st_mtime < settle_seconds:
+                scan.growing += 1
+            else:
+                scan.new.append(video)  # empty files too: they get a row with their error
+    scan.new.sort(key=lambda v: str(v.path))
+    return scan

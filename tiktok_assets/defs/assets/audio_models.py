@@ -65,7 +65,7 @@ def audio_stems(
         return {
             "status": "ok",
             "seconds_of_audio": stems.seconds,
-            "model": str(model.weights),
+            "model": demucs.model_name(),
             "vocals": dg.MetadataValue.path(stems.vocals_path),
         }
 

@@ -5,16 +5,24 @@ checks the tools every stage needs first: a missing FFmpeg is one run failure, n
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib.errors import VideoInputError
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.probe import probe_video
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe")
+
+
+def refuse_links_out_of(folder: Path, source: Path) -> None:
+    """A file in the watched folder that is a link to a file outside it is not read."""
+    if source.is_relative_to(folder.absolute()) and not source.resolve().is_relative_to(folder.resolve()):
+        raise VideoInputError(f"{source.name} is a link to a file outside the watched folder ({source.resolve()})")
 
 
 def missing_tools() -> list[str]:
@@ -35,6 +43,7 @@ def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> It
 
     def probe(key: str, video: VideoLayout) -> dict:
         entry = registry.lookup(layout, key)
+        refuse_links_out_of(layout.videos_dir, Path(entry.source_path))
         meta = probe_video(entry.source_path)
         atomic.write_json(video.metadata_json, {"source_path": entry.source_path, **asdict(meta)})
         return {

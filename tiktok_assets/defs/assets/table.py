@@ -22,7 +22,7 @@ def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list
     for key in instance.get_dynamic_partitions(VIDEOS_PARTITION):
         try:
             entries.append(registry.lookup(layout, key))
-        except KeyError:
+        except (KeyError, ValueError):  # not registered, or an invalid key: still a row, with its error
             entries.append(RegisteredVideo(key=key, source_path="", file_name="", registered_at=""))
     return entries
 

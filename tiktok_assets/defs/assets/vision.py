@@ -151,6 +151,7 @@ def representative_frames(
             np.save(video.vision_dir / "mean_embedding.npy", analysis.mean_embedding.astype(np.float32))
         return {
             "selection": selection.status,
+            "model": clip.model_name(),
             "picked": len(selection.frames),
             "timestamps": dg.MetadataValue.json(selection.timestamps),
             "representative": dg.MetadataValue.md(
@@ -232,6 +233,7 @@ def video_understanding(
         atomic.write_json(video.understanding_json, result.to_json())
         return {
             "answer": result.status,
+            "model": vlm.model_name(),
             "description": result.description or "",
             "category": " > ".join(result.category or []),
             "category_source": result.category_source,
