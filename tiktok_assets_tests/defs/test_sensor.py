@@ -1,4 +1,5 @@
-"""new_video_sensor: exactly the new, complete, visible video files become partitions."""
+"""new_video_sensor: exactly the new, complete, visible video files become partitions (an empty file
+too: it gets a row with its error instead of waiting forever)."""
 
 import os
 import time
@@ -57,7 +58,8 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
 
     with dg.instance_for_test() as instance:
         result = _tick(instance, data_dir)
-        expected = sorted([partition_key_for("product_talk.mp4"), partition_key_for("silent cuts (copy).mp4")])
+        expected = sorted([partition_key_for("product_talk.mp4"), partition_key_for("silent cuts (copy).mp4"),
+                           "empty"])
         assert sorted(k for b in _requested(result) for k in b) == expected
         added = result.dynamic_partitions_requests[0]
         assert sorted(added.partition_keys) == expected and added.partitions_def_name == VIDEOS_PARTITION
@@ -66,7 +68,7 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
             data = new_video_sensor.evaluate_tick(ctx)
         assert len(data.run_requests) == 1 and not data.run_requests[0].requires_backfill_daemon()
         layout = ProjectPaths(data_dir=str(data_dir)).layout()
-        assert registry.lookup(layout, expected[1]).file_name == "silent cuts (copy).mp4"
+        assert registry.lookup(layout, expected[2]).file_name == "silent cuts (copy).mp4"
 
         instance.add_dynamic_partitions(VIDEOS_PARTITION, expected)
         assert isinstance(_tick(instance, data_dir), dg.SkipReason)  # nothing new on the next tick
