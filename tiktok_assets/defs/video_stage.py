@@ -118,7 +118,8 @@ def run_partitions(
     outcomes: dict[str, StageStatus] = {}
     if unavailable:
         context.log.warning(f"{stage} unavailable in this run: {unavailable}")
-    for key in context.partition_keys:
+    keys = list(context.partition_keys)
+    for position, key in enumerate(keys, 1):
         try:
             video = layout.video(key)
         except InvalidKeyError as exc:  # e.g. "../../x" added from the UI: nothing is written anywhere
@@ -140,9 +141,12 @@ def run_partitions(
                 write_status(video, status)
         if status.status == FAILED:
             context.log.error(f"{stage} [{key}] failed: {status.error}")
+        else:  # progress of the batch, video by video
+            context.log.info(f"{stage} [{key}] {status.status} in {status.seconds:.1f}s ({position}/{len(keys)})")
         outcomes[key] = status
+        shown = {k: v for k, v in (result or {}).items() if k != "status"}
         context.add_asset_metadata(
-            {**{k: v for k, v in (result or {}).items() if k != "status"}, "outcome": status.status, "error": status.error or "", "seconds": status.seconds},
+            {**shown, "outcome": status.status, "error": status.error or "", "seconds": status.seconds},
             partition_key=key,
         )
     counts = Counter(s.status for s in outcomes.values())
