@@ -14,6 +14,10 @@ the feature table) still run. Dagster cannot mark one partition of a multi-parti
 (dagster-io/dagster#17836), so the failed check is how a partition says it has no result.
 """
 
+import functools
+import hashlib
+import json
+import typing
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -21,6 +25,7 @@ from typing import Any
 import dagster as dg
 
 from tiktok_assets.defs.batching import video_backfill_policy
+from tiktok_assets.defs.model_resources import ModelResource, model_resources
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.keys import InvalidKeyError
@@ -39,6 +44,7 @@ from tiktok_assets.lib.status import (
     run_stage,
     write_status,
 )
+from tiktok_assets.lib.table import PIPELINE_VERSION
 
 StageFn = Callable[[str, VideoLayout], Mapping[str, Any]]
 StageEvent = dg.MaterializeResult | dg.AssetCheckEvaluation
@@ -60,7 +66,11 @@ def video_stage(
 ) -> Callable[[Callable[..., Iterator[StageEvent]]], dg.AssetsDefinition]:
     """Decorate a stage function (a generator over :func:`run_partitions`) as a partitioned asset with
     the per-partition ``video_ok`` check, batched by the videos backfill policy."""
-    return dg.multi_asset(
+    def decorate(fn: Callable[..., Iterator[StageEvent]]) -> dg.AssetsDefinition:
+        return _multi_asset(code_version=stage_code_version(fn))(fn)
+
+    _multi_asset = functools.partial(
+        dg.multi_asset,
         name=name,
         specs=[dg.AssetSpec(name, deps=deps, group_name=group, kinds=kinds, description=description,
                             partitions_def=videos_partitions)],
@@ -71,6 +81,23 @@ def video_stage(
         can_subset=True,  # makes the check output optional: its results are logged per partition
         pool=pool,
     )
+    return decorate
+
+
+def stage_code_version(fn: Callable[..., Any]) -> str:
+    """The stage's code version: the pipeline version, the defaults of its settings and the models its
+    resources use as configured when the code location loads (TIKTOK_ASSETS_* variables). Changing a
+    threshold default or a model makes its materialized partitions show as changed code in the UI.
+    (A per-run config override is recorded in the run's config, not here.)"""
+    defaults = model_resources()
+    settings, models = {}, {}
+    for param, cls in typing.get_type_hints(fn).items():
+        if isinstance(cls, type) and issubclass(cls, ModelResource):  # resources are Config classes too
+            models[param] = defaults[param]._ref().model
+        elif isinstance(cls, type) and issubclass(cls, dg.Config) and not issubclass(cls, dg.ConfigurableResource):
+            settings[param] = cls().model_dump()
+    digest = hashlib.sha1(json.dumps({"settings": settings, "models": models}, sort_keys=True, default=str).encode())
+    return f"{PIPELINE_VERSION}-{digest.hexdigest()[:10]}"
 
 
 def blocked_by(video: VideoLayout, stage: str) -> StageStatus | None:

@@ -66,3 +66,19 @@ def test_an_unpulled_preset_default_falls_back_to_an_installed_model_of_the_fami
     assert empty._ref().note == "whisper: whisper-small is not installed; using whisper-base-pypi"
     explicit = WhisperResource(models_dir=str(models), preset="cpu", model="whisper-small")
     assert explicit.model_name() == "whisper-small" and explicit.missing()  # a choice is never replaced
+
+
+def test_code_versions_follow_the_models_and_settings_a_stage_uses(monkeypatch):
+    from tiktok_assets.defs.assets.frames import FilterSettings
+    from tiktok_assets.defs.video_stage import stage_code_version
+
+    def transcript_like(context, whisper: WhisperResource): ...
+
+    def filter_like(context, config: FilterSettings): ...
+
+    monkeypatch.setenv("TIKTOK_ASSETS_WHISPER_MODEL", "whisper-small")
+    before = stage_code_version(transcript_like), stage_code_version(filter_like)
+    monkeypatch.setenv("TIKTOK_ASSETS_WHISPER_MODEL", "whisper-large-v3")
+    after = stage_code_version(transcript_like), stage_code_version(filter_like)
+    assert before[0] != after[0] and before[1] == after[1]  # only the stage that uses Whisper changed
+    assert all(v.startswith("0.") for v in before)
