@@ -1,4 +1,4 @@
-"""Frame extraction + filtering vs a plain FFmpeg decode of the same 60 s 1080x1920 clip.
+"""Frame extraction (with shot and bar detection) + filtering vs a plain FFmpeg decode of the same 60 s 1080x1920 clip.
 
     python benchmarks/bench_frames.py [--repeats 3] [--seconds 60]
 
@@ -21,15 +21,17 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from tiktok_assets.lib.frames import extract_candidates
+from tiktok_assets.lib.frames import extract_video
 from tiktok_assets.lib.frame_filter import filter_frames
 clip, out = Path(sys.argv[1]), Path(sys.argv[2])
 t0 = time.perf_counter()
-cands = extract_candidates(clip, out, highlight_times=[5.5, 17.5, 33.0, 48.2])
+ex = extract_video(clip, out, highlight_times=[5.5, 17.5, 33.0, 48.2])
+cands = ex.frames
 t1 = time.perf_counter()
-result = filter_frames(cands, out)
+result = filter_frames(cands, out, content_box=ex.content_box, shots=ex.shots.shots)
 t2 = time.perf_counter()
 print(json.dumps({"extract_s": t1 - t0, "filter_s": t2 - t1, "candidates": len(cands),
+                  "shots": len(ex.shots.shots), "content_box": ex.content_box.as_string(),
                   "kept": len(result.kept), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -80,7 +82,8 @@ def main() -> None:
     base = statistics.median(plain)
     work = statistics.median(r["work_s"] for r in ours)
     last = ours[-1]
-    print(f"clip: {args.seconds} s 1080x1920 30 fps H.264, {last['candidates']} candidates, {last['kept']} kept")
+    print(f"clip: {args.seconds} s 1080x1920 30 fps H.264, {last['candidates']} candidates, {last['kept']} kept, "
+          f"{last['shots']} shots, content box {last['content_box']}")
     print(f"plain `ffmpeg -i CLIP -f null -`: {base:.2f} s (median of {args.repeats})")
     print(f"extract + filter (in process):    {work:.2f} s  "
           f"(extract {statistics.median(r['extract_s'] for r in ours):.2f} s, "

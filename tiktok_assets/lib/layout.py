@@ -142,6 +142,11 @@ class VideoLayout:
         return self.frames_dir / "frames_index.json"
 
     @property
+    def shots_json(self) -> Path:
+        """Shots and transitions found in candidate_frames' decode pass."""
+        return self.out_dir / "shots.json"
+
+    @property
     def filtered_frames_json(self) -> Path:
         return self.out_dir / "filtered_frames.json"
 

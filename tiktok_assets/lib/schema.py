@@ -78,6 +78,11 @@ COLUMNS: list[Column] = [
     Column("dropped_blur_count", "Int64", "Frames dropped as blurred (relative to the video)."),
     Column("dropped_duplicate_count", "Int64", "Frames dropped as near-duplicates (SSIM above threshold)."),
     Column("kept_frame_timestamps", "string", "Timestamps of kept frames as a JSON list, seconds."),
+    # frames: content box and shots (candidate_frames: frames_index.json and shots.json)
+    Column("content_box", "string", "Picture inside letterbox / pillarbox bars, `x,y,w,h` in display pixels."),
+    Column("shot_count", "Int64", "Shots (hard cuts, fades and dissolves between them)."),
+    Column("mean_shot_seconds", "Float64", "Mean shot length, seconds (duration / shots)."),
+    Column("cuts_per_minute", "Float64", "Shot changes (cuts, fades, dissolves) per minute."),
     Column("has_speech", "boolean", "Whisper transcribed some speech."),
     Column("language", "string", "Spoken language (ISO 639-1) detected by Whisper, when there is speech."),
     Column("language_probability", "Float64", "Whisper's probability of that language."),

@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 
 THUMB = 32  # thumbnails are THUMB x THUMB luma, full range
-SHOTS_FILE = "shots.json"
 
 START, CUT, FADE, DISSOLVE = "start", "cut", "fade", "dissolve"
 

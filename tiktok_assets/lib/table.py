@@ -74,6 +74,18 @@ def frame_columns(video: VideoLayout) -> Row:
     }
 
 
+def shot_columns(video: VideoLayout) -> Row:
+    """Content box and shots, written by candidate_frames (empty unless its latest run succeeded)."""
+    row: Row = {}
+    box = _result(video, "candidate_frames", video.frames_index_json).get("content_box")
+    if box:
+        row["content_box"] = f"{box['x']},{box['y']},{box['w']},{box['h']}"
+    shots = _result(video, "candidate_frames", video.shots_json)
+    if shots:
+        row.update({k: shots[k] for k in ("shot_count", "mean_shot_seconds", "cuts_per_minute")})
+    return row
+
+
 def audio_analysis_columns(video: VideoLayout) -> Row:
     """Audio features from each stage's own file, so a failed stage leaves only its columns empty."""
     if not _result(video, "audio_wav", video.audio_json).get("has_audio"):
@@ -127,7 +139,8 @@ def vision_columns(video: VideoLayout) -> Row:
 
 # Each stage group contributes its columns.
 ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
-    metadata_columns, audio_columns, speech_columns, frame_columns, audio_analysis_columns, vision_columns,
+    metadata_columns, audio_columns, speech_columns, frame_columns, shot_columns, audio_analysis_columns,
+    vision_columns,
 ]
 
 

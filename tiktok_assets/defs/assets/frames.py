@@ -1,5 +1,5 @@
-"""candidate_frames and filtered_frames: keyframes from one decode pass, then black/blur/duplicate
-filtering on small grayscale copies."""
+"""candidate_frames and filtered_frames: keyframes, content box (bars) and shots from one decode
+pass, then black/blur/duplicate filtering on small grayscale copies of the content area."""
 
 
 from collections.abc import Iterator
@@ -10,10 +10,12 @@ import dagster as dg
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
+from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
 from tiktok_assets.lib.frame_filter import FilterConfig, filter_frames
-from tiktok_assets.lib.frames import CandidateFrame, ExtractConfig, extract_candidates
+from tiktok_assets.lib.frames import CandidateFrame, ExtractConfig, extract_video
 from tiktok_assets.lib.layout import VideoLayout
+from tiktok_assets.lib.shots import Shot, ShotResult
 from tiktok_assets.lib.status import stage_done
 
 
@@ -26,8 +28,9 @@ class CandidateFramesSettings(dg.Config):
 
 
 class FilterSettings(dg.Config):
-    black_mean: float = 18.0
-    black_p95: float = 40.0
+    black_luma: int = 32
+    black_ratio: float = 0.98
+    black_flat_std: float = 3.0
     blur_absolute: float = 0.65
     blur_margin: float = 0.25
     ssim_threshold: float = 0.8
@@ -46,13 +49,24 @@ def load_candidates(video: VideoLayout) -> list[CandidateFrame]:
     return [CandidateFrame(**{k: v for k, v in f.items() if k != "path"}) for f in index["frames"]]
 
 
+def load_content_box(video: VideoLayout) -> ContentBox | None:
+    box = atomic.read_json(video.frames_index_json).get("content_box")
+    return ContentBox.from_json(box) if box else None
+
+
+def load_shots(video: VideoLayout) -> list[Shot] | None:
+    path = video.shots_json
+    return ShotResult.from_json(atomic.read_json(path)).shots if path.exists() else None
+
+
 @video_stage(
     "candidate_frames",
     group="frames",
     deps=["video_metadata", "speech_segments"],
     kinds={"pyav", "jpeg"},
-    description="One decode pass: I-frames, one frame per second and highlight frames at the middle of "
-    "speech segments, saved as JPEGs in data/tiktok_frames/<video>/ with frames_index.json.",
+    description="One decode pass: I-frames, one frame per second, highlight frames at the middle of "
+    "speech segments and shot starts, saved as JPEGs in data/tiktok_frames/<video>/ with frames_index.json "
+    "(and the content box inside letterbox / pillarbox bars); shots in outputs/<video>/shots.json.",
 )
 def candidate_frames(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: CandidateFramesSettings
@@ -65,17 +79,23 @@ def candidate_frames(
         meta = atomic.read_json(video.metadata_json)
         highlights = highlight_times(video, config.highlight_min_confidence)
         with atomic.atomic_dir(video.frames_dir) as tmp:
-            frames = extract_candidates(meta["source_path"], tmp, highlights, extract_config)
+            extraction = extract_video(meta["source_path"], tmp, highlights, extract_config)
+            frames = extraction.frames
             atomic.write_json(tmp / video.frames_index_json.name, {
                 "video": key,
                 "duration_s": meta["duration_s"],
+                "content_box": extraction.content_box.to_json(),
                 "frames": [{**asdict(f), "path": str(video.frames_dir / f.file)} for f in frames],
             })
+        shots = extraction.shots.to_json()
+        atomic.write_json(video.shots_json, shots)
         kinds: dict[str, int] = {}
         for f in frames:
             for kind in f.kinds:
                 kinds[kind] = kinds.get(kind, 0) + 1
         return {"candidates": len(frames), **{f"{k}_frames": v for k, v in kinds.items()},
+                "content_box": extraction.content_box.as_string(), "shot_count": shots["shot_count"],
+                "cuts_per_minute": shots["cuts_per_minute"],
                 "frames_dir": dg.MetadataValue.path(str(video.frames_dir))}
 
     yield from run_partitions(context, layout, "candidate_frames", extract)
@@ -86,19 +106,22 @@ def candidate_frames(
     group="frames",
     deps=["candidate_frames"],
     kinds={"opencv", "json"},
-    description="Candidate frames without black, blurred (relative to the video) and near-duplicate "
-    "(SSIM > 0.8 against the last kept frame) frames; every drop keeps its reason and score.",
+    description="Candidate frames without black (empty: >= 98 % dark pixels or flat), blurred (relative to "
+    "the video) and near-duplicate (SSIM > 0.8 against the last kept frame; never a shot's only frame) "
+    "frames, judged on the content area; every drop keeps its reason and score.",
 )
 def filtered_frames(
     context: dg.AssetExecutionContext, paths: ProjectPaths, config: FilterSettings
 ) -> Iterator[StageEvent]:
     layout = paths.layout()
-    filter_config = FilterConfig(black_mean=config.black_mean, black_p95=config.black_p95,
+    filter_config = FilterConfig(black_luma=config.black_luma, black_ratio=config.black_ratio,
+                                 black_flat_std=config.black_flat_std,
                                  blur_absolute=config.blur_absolute, blur_margin=config.blur_margin,
                                  ssim_threshold=config.ssim_threshold)
 
     def run(key: str, video: VideoLayout) -> dict:
-        result = filter_frames(load_candidates(video), video.frames_dir, filter_config)
+        result = filter_frames(load_candidates(video), video.frames_dir, filter_config,
+                               load_content_box(video), load_shots(video))
         atomic.write_json(video.filtered_frames_json, result.to_json())
         return {
             **result.counts,
