@@ -49,7 +49,8 @@ def batch_run(sample_dir, tmp_path_factory):
             job = load_defs().resolve_implicit_global_asset_job_def()
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
-            yield layout, dict(zip(("good", "corrupt", "no_audio"), keys, strict=True)), result
+            logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+            yield layout, dict(zip(("good", "corrupt", "no_audio"), keys, strict=True)), result, logs
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
@@ -66,7 +67,7 @@ def _materializations(result) -> dict[tuple[str, str], dict]:
 
 
 def test_the_run_finishes_and_writes_the_table_despite_a_bad_video(batch_run):
-    layout, keys, result = batch_run
+    layout, keys, result, _ = batch_run
     assert result.success
     table = pd.read_parquet(layout.table_parquet)
     assert sorted(table.video_key) == sorted(keys.values())
@@ -74,7 +75,7 @@ def test_the_run_finishes_and_writes_the_table_despite_a_bad_video(batch_run):
 
 
 def test_each_partition_says_what_happened_to_it(batch_run):
-    _, keys, result = batch_run
+    _, keys, result, _ = batch_run
     checks, mats = _checks(result), _materializations(result)
     for stage in STAGES:
         assert (stage, keys["good"]) in checks and (stage, keys["corrupt"]) in checks
@@ -103,7 +104,7 @@ def test_each_partition_says_what_happened_to_it(batch_run):
 
 
 def test_table_rows_agree_with_dagster(batch_run):
-    layout, keys, result = batch_run
+    layout, keys, result, _ = batch_run
     checks = _checks(result)
     table = pd.read_parquet(layout.table_parquet).set_index("video_key")
     for key in keys.values():
@@ -122,7 +123,7 @@ def test_table_rows_agree_with_dagster(batch_run):
 
 def test_event_log_stays_light(batch_run):
     """Per partition and stage, what the UI loads (materialization + check event) is at most ~50 kB."""
-    _, keys, result = batch_run
+    _, keys, result, _ = batch_run
     sizes: dict[tuple[str, str], int] = {}
     for event in result.all_events:
         if event.event_type_value in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION") and event.partition:
@@ -132,3 +133,13 @@ def test_event_log_stays_light(batch_run):
     largest = max(sizes.items(), key=lambda kv: kv[1])
     print("largest event payload per partition and stage:", largest)
     assert largest[1] <= 50_000, largest
+
+
+def test_the_run_says_once_what_it_can_do(batch_run):
+    """System problems are reported once per run, not copied into each video: one preflight line at the
+    start, one warning per unavailable stage."""
+    _, _, _, logs = batch_run
+    preflight = [m for m in logs if m.startswith("preflight:")]
+    assert len(preflight) == 1 and "unavailable: audio_stems (transcribing the mix)" in preflight[0]
+    for stage in ("audio_stems", "frame_objects"):
+        assert len([m for m in logs if m.startswith(f"{stage} unavailable in this run")]) == 1, stage

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from tiktok_assets.defs.model_resources import model_resources, stage_plan
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic, registry
@@ -39,6 +40,9 @@ def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> It
     tools = missing_tools()
     if tools:  # a system problem: reported once for the run, never copied into each video's row
         raise dg.Failure(f"{', '.join(tools)} not found on PATH: install FFmpeg (e.g. apt-get install ffmpeg)")
+    # The run's first step says once what the run can do (model resources as the code location loaded
+    # them; each model stage re-checks its own resource, run config included, before its videos).
+    context.log.info(f"preflight:\n{stage_plan(model_resources()).summary()}")
     layout = paths.layout()
 
     def probe(key: str, video: VideoLayout) -> dict:
