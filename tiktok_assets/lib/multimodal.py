@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from tiktok_assets.lib import atomic
+from tiktok_assets.lib.bars import ContentBox
+from tiktok_assets.lib.crop import model_inputs
 from tiktok_assets.lib.selection import (
     ObjectSummary,
     Selection,
@@ -93,19 +95,21 @@ def analyse_frames(
     *,
     clip_batch_size: int = 32,
     selection_config: SelectionConfig = DEFAULT_SELECTION,
+    content_box: ContentBox | None = None,
 ) -> FrameAnalysis:
     """Embeddings and representative frames for one video's kept frames (in time order).
 
     ``prompt_embeddings``: the vocabulary's product prompts encoded with ``clip``
     (:func:`encode_product_prompts`, once per run). ``detections``: the detector's boxes per frame (same
     order as ``frames``), or None when the detector did not run (selection by CLIP relevance alone).
+    ``content_box``: the video's picture inside letterbox / pillarbox bars; CLIP then sees that area only.
     """
     frames_dir = Path(frames_dir)
     order = sorted(range(len(frames)), key=lambda i: frames[i].time)
     times = [float(frames[i].time) for i in order]
     files = [frames[i].file for i in order]
     paths = [frames_dir / f for f in files]
-    embeddings = (clip.encode_images(paths, batch_size=clip_batch_size) if paths
+    embeddings = (clip.encode_images(model_inputs(paths, content_box), batch_size=clip_batch_size) if paths
                   else np.zeros((0, prompt_embeddings.shape[1]), dtype=np.float32))
     boxes = [detections[i] for i in order] if detections is not None else [[] for _ in order]
     selection = select_representative(times, files, embeddings, prompt_embeddings, boxes, selection_config)

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 import dagster as dg
 import numpy as np
 
+from tiktok_assets.defs.assets.frames import load_content_box
 from tiktok_assets.defs.batching import GPU_POOL
 from tiktok_assets.defs.model_resources import BlipResource, ClipResource, VlmResource, YoloWorldResource
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
+from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
+from tiktok_assets.lib.crop import model_inputs
 from tiktok_assets.lib.frame_filter import FilterResult, FrameVerdict
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.multimodal import (
@@ -41,6 +44,11 @@ class SelectionSettings(dg.Config):
 
 def kept_frames(video: VideoLayout) -> list[FrameVerdict]:
     return FilterResult.from_json(atomic.read_json(video.filtered_frames_json)).kept
+
+
+def content_box_of(video: VideoLayout) -> ContentBox | None:
+    """The picture inside the video's bars (candidate_frames), which is what the models see; None: full frame."""
+    return load_content_box(video) if video.frames_index_json.exists() else None
 
 
 def detections_of(video: VideoLayout, files: list[str]) -> tuple[list, bool]:
@@ -76,8 +84,11 @@ def frame_objects(
             return {"status": DISABLED}
         vocab = catalogue.vocabulary()
         detector = yolo_world.load(clip.load(), list(vocab.names), list(vocab.product_names))
-        images = [video.frames_dir / f.file for f in frames]
-        detections = detector.detect(images, conf=yolo_world.confidence, batch_size=yolo_world.batch_size)
+        box = content_box_of(video)
+        images = model_inputs([video.frames_dir / f.file for f in frames], box)
+        detections = [[d.in_frame(box) for d in dets]  # boxes normalised to the full frame
+                      for dets in detector.detect(images, conf=yolo_world.confidence,
+                                                  batch_size=yolo_world.batch_size)]
         product_conf = yolo_world.product_confidence
         rows = [
             {
@@ -144,7 +155,7 @@ def representative_frames(
         detections, detector_ran = detections_of(video, [f.file for f in frames])
         analysis = analyse_frames(frames, video.frames_dir, encoder, prompts["p"],
                                   detections if detector_ran else None, clip_batch_size=clip.batch_size,
-                                  selection_config=selection_config)
+                                  selection_config=selection_config, content_box=content_box_of(video))
         selection = analysis.selection
         save_frame_analysis(analysis, video.frames_dir, video.vision_dir, video.representative_dir)
         if analysis.mean_embedding is not None:
@@ -182,7 +193,8 @@ def frame_features(
         reps = atomic.read_json(video.representative_dir / "representative_timestamps.json")["frames"]
         images = [video.representative_dir / r["file"] for r in reps]
         captions = (
-            blip.load().caption(images, max_new_tokens=blip.max_new_tokens, batch_size=blip.batch_size)
+            blip.load().caption(model_inputs(images, content_box_of(video)), max_new_tokens=blip.max_new_tokens,
+                                batch_size=blip.batch_size)
             if images
             else []
         )
@@ -225,7 +237,7 @@ def video_understanding(
     layout = paths.layout()
 
     def run(key: str, video: VideoLayout) -> dict:
-        images = representative_paths(video.representative_dir)
+        images = model_inputs(representative_paths(video.representative_dir), content_box_of(video))
         text = ""
         if stage_done(video, "transcript") and video.transcript_json.exists():
             text = atomic.read_json(video.transcript_json).get("text", "")

@@ -22,13 +22,15 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from tiktok_assets.lib.bars import ContentBox
+from tiktok_assets.lib.crop import box_to_frame
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
 from tiktok_assets.lib.models.clip import ClipEncoder
@@ -52,6 +54,10 @@ class Detection:
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "confidence": round(self.confidence, 4),
                 "box_xyxy_norm": [round(v, 4) for v in self.box_xyxy_norm], "is_product": self.is_product}
+
+    def in_frame(self, box: ContentBox | None) -> Detection:
+        """This detection, found in the content area ``box``, with its box normalised to the full frame."""
+        return replace(self, box_xyxy_norm=box_to_frame(self.box_xyxy_norm, box))
 
 
 def _prepare_env() -> None:
