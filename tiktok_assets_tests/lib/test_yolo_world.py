@@ -89,6 +89,7 @@ def test_detect_on_real_frames_batched(detector, frame_files):
 
 def test_vocabulary_prompts_and_cache(clip, tiny_yolo_world_pt, frame_files):
     vocabulary = load_vocabulary()
+    MODEL_CACHE.release("yolo_world")  # an earlier test in this process may hold the same detector
     before = MODEL_CACHE.load_count("yolo_world")
     det = load_yolo_world(clip, vocabulary.names, vocabulary.product_names, model=tiny_yolo_world_pt, device="cpu",
                           imgsz=IMGSZ)
