@@ -51,3 +51,12 @@ def test_cli_add_then_dagster_asset_materialize(sample_dir, model_env, tmp_path)
     assert table.loc[0, "file_name"] == "My Clip.mp4" and table.loc[0, "source_path"] == str(clip.resolve())
     assert table.loc[0, "status"] == "ok" and table.loc[0, "kept_frame_count"] >= 3
     assert table.loc[0, "transcript_status"] == "no_audio" and table.loc[0, "representative_frame_count"] >= 2
+
+
+def test_loading_the_definitions_imports_no_model_library():
+    """Every code server, run worker and `dagster` command loads the definitions: torch, transformers and
+    ultralytics load lazily, in the stages that use them (each costs seconds to import)."""
+    code = ("import sys; from tiktok_assets.definitions import defs; defs(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'ultralytics', 'open_clip') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

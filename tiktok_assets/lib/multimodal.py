@@ -96,6 +96,7 @@ def analyse_frames(
     clip_batch_size: int = 32,
     selection_config: SelectionConfig = DEFAULT_SELECTION,
     content_box: ContentBox | None = None,
+    shots: Sequence[int | None] | None = None,
 ) -> FrameAnalysis:
     """Embeddings and representative frames for one video's kept frames (in time order).
 
@@ -103,6 +104,7 @@ def analyse_frames(
     (:func:`encode_product_prompts`, once per run). ``detections``: the detector's boxes per frame (same
     order as ``frames``), or None when the detector did not run (selection by CLIP relevance alone).
     ``content_box``: the video's picture inside letterbox / pillarbox bars; CLIP then sees that area only.
+    ``shots``: each frame's shot (same order as ``frames``): the selection prefers covering different shots.
     """
     frames_dir = Path(frames_dir)
     order = sorted(range(len(frames)), key=lambda i: frames[i].time)
@@ -112,7 +114,8 @@ def analyse_frames(
     embeddings = (clip.encode_images(model_inputs(paths, content_box), batch_size=clip_batch_size) if paths
                   else np.zeros((0, prompt_embeddings.shape[1]), dtype=np.float32))
     boxes = [detections[i] for i in order] if detections is not None else [[] for _ in order]
-    selection = select_representative(times, files, embeddings, prompt_embeddings, boxes, selection_config)
+    shot_of = [shots[i] for i in order] if shots is not None else None
+    selection = select_representative(times, files, embeddings, prompt_embeddings, boxes, selection_config, shot_of)
     return FrameAnalysis(times, files, embeddings, boxes, selection, aggregate_objects(boxes),
                          mean_embedding(embeddings) if len(embeddings) else None,
                          detector_ran=detections is not None)

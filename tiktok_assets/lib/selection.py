@@ -46,6 +46,7 @@ class SelectionConfig:
     detection_weight: float = 0.5
     mmr_lambda: float = 0.7
     duplicate_cosine: float = 0.99
+    same_shot_penalty: float = 0.2  # subtracted from a candidate whose shot already has a pick
     min_frames: int = MIN_FRAMES
     max_frames: int = MAX_FRAMES
 
@@ -116,11 +117,14 @@ def select_representative(
     prompt_embeddings: np.ndarray,
     detections: Sequence[Sequence[DetectionLike]] | None = None,
     config: SelectionConfig = SelectionConfig(),
+    shots: Sequence[int | None] | None = None,
 ) -> Selection:
-    """Pick 2-5 representative frames among candidates (one row of ``image_embeddings`` each)."""
+    """Pick 2-5 representative frames among candidates (one row of ``image_embeddings`` each).
+    ``shots``: each candidate's shot; frames of shots without a pick yet are preferred."""
     n = len(times)
-    if len(files) != n or len(image_embeddings) != n or (detections is not None and len(detections) != n):
-        raise ValueError("times, files, image_embeddings and detections must have one entry per candidate")
+    if len(files) != n or len(image_embeddings) != n or (detections is not None and len(detections) != n) \
+            or (shots is not None and len(shots) != n):
+        raise ValueError("times, files, image_embeddings, detections and shots must have one entry per candidate")
     if n == 0:
         return Selection([], NO_FRAMES, 0, 0, config)
     emb = l2_normalise(image_embeddings)
@@ -135,6 +139,9 @@ def select_representative(
     while len(picked) < k:
         max_sim = similarity[:, picked].max(axis=1)
         mmr = config.mmr_lambda * score - (1 - config.mmr_lambda) * max_sim
+        if shots is not None:
+            covered = {shots[i] for i in picked if shots[i] is not None}
+            mmr -= config.same_shot_penalty * np.array([s in covered for s in shots], dtype=np.float32)
         mmr[picked] = -np.inf
         mmr[max_sim >= config.duplicate_cosine] = -np.inf
         best = int(np.argmax(mmr))

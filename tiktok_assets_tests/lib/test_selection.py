@@ -137,3 +137,16 @@ def test_mean_embedding():
     assert np.linalg.norm(mean) == pytest.approx(1.0)
     assert mean[0] == pytest.approx(mean[1])
     assert mean_embedding(np.zeros((0, D))) is None
+
+
+def test_picks_prefer_covering_different_shots():
+    """Two strong frames of shot 0 and a weaker one of shot 1: without shots MMR takes both strong
+    frames; knowing the shots, the second pick covers shot 1."""
+    embs = [unit((0, 1.0), (2, 0.2)), unit((0, 1.0), (3, 0.45)), unit((1, 0.6), (4, 1.0)), unit((5, 1.0))]
+    times, files = [0.0, 1.0, 2.0, 3.0], [f"f{i}.jpg" for i in range(4)]
+    plain = select_representative(times, files, np.stack(embs), PROMPTS)
+    by_shot = select_representative(times, files, np.stack(embs), PROMPTS, shots=[0, 0, 1, 1])
+    assert [f.index for f in plain.frames] == [0, 1]
+    assert [f.index for f in by_shot.frames] == [0, 2]
+    with pytest.raises(ValueError):
+        select_representative(times, files, np.stack(embs), PROMPTS, shots=[0, 1])

@@ -40,6 +40,7 @@ class SelectionSettings(dg.Config):
     detection_weight: float = 0.5
     mmr_lambda: float = 0.7
     duplicate_cosine: float = 0.99
+    same_shot_penalty: float = 0.2
 
 
 def kept_frames(video: VideoLayout) -> list[FrameVerdict]:
@@ -144,6 +145,7 @@ def representative_frames(
         detection_weight=config.detection_weight,
         mmr_lambda=config.mmr_lambda,
         duplicate_cosine=config.duplicate_cosine,
+        same_shot_penalty=config.same_shot_penalty,
     )
     prompts: dict[str, np.ndarray] = {}  # encoded once per run
 
@@ -155,7 +157,8 @@ def representative_frames(
         detections, detector_ran = detections_of(video, [f.file for f in frames])
         analysis = analyse_frames(frames, video.frames_dir, encoder, prompts["p"],
                                   detections if detector_ran else None, clip_batch_size=clip.batch_size,
-                                  selection_config=selection_config, content_box=content_box_of(video))
+                                  selection_config=selection_config, content_box=content_box_of(video),
+                                  shots=[f.shot for f in frames])
         selection = analysis.selection
         save_frame_analysis(analysis, video.frames_dir, video.vision_dir, video.representative_dir)
         if analysis.mean_embedding is not None:

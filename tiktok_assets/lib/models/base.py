@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -41,11 +42,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA GPU and driver on this machine, told without importing torch (which takes seconds):
+    presets are resolved when the code location loads, in every code server and run worker."""
+    if "torch" in sys.modules:
+        return cuda_available()
+    return Path("/proc/driver/nvidia/version").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def resolve_preset(preset: str | None = None) -> str:
     """``cpu`` or ``gpu``: from the argument, else TIKTOK_ASSETS_PRESET, else by hardware."""
     choice = (preset or os.environ.get("TIKTOK_ASSETS_PRESET", "auto")).lower()
     if choice == "auto":
-        return "gpu" if cuda_available() else "cpu"
+        return "gpu" if nvidia_gpu_present() else "cpu"
     if choice not in ("cpu", "gpu"):
         raise ValueError(f"unknown preset {choice!r}: use cpu, gpu or auto")
     return choice

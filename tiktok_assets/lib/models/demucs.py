@@ -17,8 +17,10 @@ rest of the pipeline reads), atomically.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import math
+import os
 import subprocess
 import wave
 from contextlib import ExitStack
@@ -79,17 +81,21 @@ class LoadedDemucs:
         return float(self.model.segment) if isinstance(self.model, HTDemucs) else math.inf
 
 
+def torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()`` without importing torch (this runs when the code location loads)."""
+    torch_home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"
+    return Path(torch_home).expanduser() / "hub"
+
+
 def demucs_weights(name: str = "htdemucs", model: str = "htdemucs", models_dir: Path | None = None) -> Path:
     """``models/<name>`` (or a local path), else the torch hub cache when it holds every model of the
     bag ``model``; otherwise :class:`ModelUnavailableError`. Never downloads."""
     try:
         return resolve_weights(name, model, models_dir)
     except ModelUnavailableError:
-        import torch
-
-        hub = Path(torch.hub.get_dir()) / "checkpoints"
-        sigs = _packaged_bag(model)
-        if sigs and hub.is_dir() and all(_find_sig(hub, s) for s in sigs):
+        hub = torch_hub_dir() / "checkpoints"
+        sigs = _packaged_bag(model) if hub.is_dir() else []
+        if sigs and all(_find_sig(hub, s) for s in sigs):
             return hub
         raise
 
@@ -140,10 +146,12 @@ def _load_any(weights: Path, name: str) -> Any:
 
 
 def _packaged_bag(name: str) -> list[str]:
-    """Model signatures of a named demucs bag, from the yaml files shipped with demucs."""
-    from demucs.pretrained import REMOTE_ROOT
-
-    path = REMOTE_ROOT / f"{name}.yaml"
+    """Model signatures of a named demucs bag, from the yaml files shipped with demucs (found without
+    importing demucs, which imports torch)."""
+    spec = importlib.util.find_spec("demucs")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(next(iter(spec.submodule_search_locations))) / "remote" / f"{name}.yaml"
     if not path.is_file():
         return []
     import yaml
