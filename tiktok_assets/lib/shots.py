@@ -34,6 +34,7 @@ class ShotConfig:
     black_ratio: float = 0.98
     flat_std: float = 3.0
     fade_step: float = 0.2  # luma change per frame that continues a fade
+    min_fade_frames: int = 3  # empty frames without a ramp around them shorter than this are a flash
     gradual_min_step: float = 0.8  # a dissolve changes every frame at least this much
     gradual_ratio: float = 1.25  # ...and this much above the quiet (25th percentile) differences around
     gradual_min_diff: float = 10.0  # start and end of a dissolve differ at least this much
@@ -168,6 +169,15 @@ def find_cuts(diffs: np.ndarray, fps: float, config: ShotConfig) -> list[int]:
     return cuts
 
 
+def is_flash(thumbs: list[np.ndarray], cut: int, config: ShotConfig, reach: int = 2) -> bool:
+    """The jump at ``cut`` is a flash (a frame or two of light, then the same picture again), not a new
+    shot: a frame just before it matches a frame just after it."""
+    before = range(max(0, cut - reach - 1), cut)
+    after = range(cut, min(len(thumbs), cut + reach + 1))
+    return any(q - p >= 2 and float(np.abs(thumbs[p].astype(np.float32) - thumbs[q]).mean()) < config.cut_min_diff
+               for p in before for q in after)
+
+
 def find_fades(means: np.ndarray, empty: np.ndarray, config: ShotConfig) -> list[tuple[int, int, int]]:
     """(first frame of the fade-out, boundary frame, last frame of the fade-in) per fade through empty."""
     fades = []
@@ -186,7 +196,8 @@ def find_fades(means: np.ndarray, empty: np.ndarray, config: ShotConfig) -> list
             b = j
             while b < n - 1 and means[b + 1] > means[b] + config.fade_step:
                 b += 1
-            fades.append((a, (i + j + 1) // 2, b))
+            if j - i + 1 >= config.min_fade_frames or a < i or b > j:  # not a one-frame flash
+                fades.append((a, (i + j + 1) // 2, b))
         i = j + 1
     return fades
 
@@ -247,7 +258,7 @@ def detect_shots(times: list[float], thumbs: list[np.ndarray], diffs: list[float
     transitions: list[tuple[int, int, int, str]] = []  # first frame, boundary frame, last frame, kind
     for a, mid, b in find_fades(m, e, config):
         transitions.append((a, mid, b, FADE))
-    cuts = find_cuts(d, fps, config)
+    cuts = [c for c in find_cuts(d, fps, config) if not is_flash(thumbs, c, config)]
     for a, b in find_dissolves(thumbs, d, e, cuts, fps, config):
         if not any(t[0] - 1 <= b and a <= t[2] + 1 for t in transitions):
             transitions.append((a, (a + b + 1) // 2, b, DISSOLVE))

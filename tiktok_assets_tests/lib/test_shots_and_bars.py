@@ -210,6 +210,23 @@ def test_hard_cuts_between_similar_shots(tmp_path):
         assert v.reason != DUPLICATE or any(k.shot == v.shot and k.time < v.time for k in result.kept)
 
 
+def test_a_one_frame_white_flash_is_not_a_new_shot(tmp_path):
+    """A camera flash inside one continuous shot: no cut, no fade; the flash frame itself is empty."""
+    cat = data.chelsea()
+
+    def make() -> Iterator[np.ndarray]:
+        frames = shot(cat, 91, (0.5, 0.5, 1.2))
+        frames[60] = np.full_like(frames[60], 255)  # t = 2.0 s: the one-per-second sample lands on it
+        yield from frames
+
+    ex, folder = extract(tmp_path, "flash", make)
+    assert ex.shots.transitions == [] and len(ex.shots.shots) == 1
+    result = filter_frames(ex.frames, folder, content_box=ex.content_box, shots=ex.shots.shots)
+    flash = [v for v in result.dropped if abs(v.time - 2.0) < 1e-3]
+    assert len(flash) == 1 and flash[0].reason == BLACK  # no structure: empty, and never kept
+    assert len(result.kept) >= 1
+
+
 def test_cross_dissolve_is_a_transition(tmp_path):
     cat, cup = data.chelsea(), data.coffee()
     start, length = 45, 20
