@@ -30,8 +30,9 @@ from tiktok_assets.defs.model_resources import (
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
+from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.watch import scan_folder
+from tiktok_assets.lib.watch import FoundVideo, scan_folder
 
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 SENSOR_TAG = "tiktok_assets/sensor"
@@ -54,7 +55,7 @@ def batch_run_requests(batches: list[list[str]], reason: str = "new") -> list[dg
     ]
 
 
-def replaced_videos(layout, known: list) -> list[str]:
+def replaced_videos(layout: DataLayout, known: list[FoundVideo]) -> list[str]:
     """Keys of known videos whose file was replaced in place since it was registered (entry refreshed)."""
     keys = []
     for video in known:
@@ -73,8 +74,9 @@ def replaced_videos(layout, known: list) -> list[str]:
     asset_selection=VIDEO_STAGES,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds every new, fully written video in data/tiktok_videos/ as a partition and runs every "
-    "per-video stage for them in batches. Hidden, non-video, empty and still-growing files are ignored.",
+    description="Adds every new, fully written video in data/tiktok_videos/ (sub-folders too) as a partition and "
+    "runs every per-video stage for them in batches; re-runs videos whose file was replaced. Hidden, non-video "
+    "and still-growing files are left alone; link loops, FIFOs and folders named like videos are skipped.",
 )
 def new_video_sensor(
     context: dg.SensorEvaluationContext,
