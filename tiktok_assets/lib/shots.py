@@ -178,17 +178,18 @@ def is_flash(thumbs: list[np.ndarray], cut: int, config: ShotConfig, reach: int 
                for p in before for q in after)
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of every run of consecutive True values."""
+    padded = np.concatenate(([False], np.asarray(mask, bool), [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def find_fades(means: np.ndarray, empty: np.ndarray, config: ShotConfig) -> list[tuple[int, int, int]]:
     """(first frame of the fade-out, boundary frame, last frame of the fade-in) per fade through empty."""
     fades = []
-    n, i = len(empty), 0
-    while i < n:
-        if not empty[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and empty[j + 1]:
-            j += 1
+    n = len(empty)
+    for i, j in true_runs(empty):
         if i > 0 and j < n - 1:
             a = i
             while a > 0 and means[a - 1] > means[a] + config.fade_step:
@@ -198,7 +199,6 @@ def find_fades(means: np.ndarray, empty: np.ndarray, config: ShotConfig) -> list
                 b += 1
             if j - i + 1 >= config.min_fade_frames or a < i or b > j:  # not a one-frame flash
                 fades.append((a, (i + j + 1) // 2, b))
-        i = j + 1
     return fades
 
 
@@ -234,19 +234,11 @@ def find_dissolves(thumbs: list[np.ndarray], diffs: np.ndarray, empty: np.ndarra
     found = []
     max_len = int(round(config.max_gradual_s * fps))
     cut_set = set(cuts)
-    i = 1
-    while i < n:
-        if not raised[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and raised[j + 1]:
-            j += 1
+    for i, j in true_runs(raised):
         a, b = i - 1, j
         if (config.min_gradual_frames <= b - a <= max_len and not cut_set.intersection(range(i, j + 1))
                 and not empty[a:b + 1].any() and _is_blend(thumbs, a, b, config)):
             found.append((a, b))
-        i = j + 1
     return found
 
 

@@ -153,8 +153,8 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
     ``partial_reason`` says which) or ok."""
     row: Row = {}
     errors, not_run, degraded = [], [], []
-    for stage in stages:
-        status = read_status(video, stage)
+    statuses = {stage: read_status(video, stage) for stage in stages}  # each record read once
+    for stage, status in statuses.items():
         state = status.status if status else NOT_RUN
         row[f"{stage}_status"] = state
         row[f"{stage}_error"] = status.error if status else None
@@ -165,7 +165,6 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
             not_run.append(stage)
         elif state in (DISABLED, UNAVAILABLE):
             degraded.append(f"{stage}: {state}" + (f" ({status.error})" if status.error else ""))
-    statuses = {stage: read_status(video, stage) for stage in stages}
     for column, stage in MODEL_COLUMNS.items():
         status = statuses.get(stage)
         row[column] = (status.model or None) if status is not None and status.status == OK else None
