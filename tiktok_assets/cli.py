@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import signal
@@ -150,6 +151,21 @@ class Interrupted(BaseException):
 
 _wakeup: dict[str, int] = {}  # read end of the pipe Python writes signal numbers to
 
+# A signal that lands while SQLAlchemy hands a Dagster storage connection back to its pool (often in a
+# garbage-collection finalizer) is raised inside that finalizer, which SQLAlchemy logs as a traceback
+# and swallows. The run handles the signal itself, so that traceback is only noise.
+_POOL_LOGGERS = ("sqlalchemy.pool.impl.NullPool", "sqlalchemy.pool.impl.QueuePool")
+
+
+class _DropInterruptsInPoolReset(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+        return not (interrupted or type(error).__name__ == "DagsterExecutionInterruptedError")
+
+
+_pool_filter = _DropInterruptsInPoolReset()
+
 
 def _on_stop_signal(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
@@ -184,11 +200,15 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     _wakeup["read"] = read_fd
+    for name in _POOL_LOGGERS:
+        logging.getLogger(name).addFilter(_pool_filter)
     try:
         for s in STOP_SIGNALS:
             signal.signal(s, _on_stop_signal)
         yield
     finally:
+        for name in _POOL_LOGGERS:
+            logging.getLogger(name).removeFilter(_pool_filter)
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(previous_wakeup)

@@ -256,3 +256,28 @@ def test_concurrent_first_use_of_a_fresh_instance(tmp_path):
     later.write_bytes(b"added afterwards")
     again = project.run("add", later, timeout=120)  # a later command on the raced instance
     assert again.returncode == 0, again.stderr
+
+
+def test_interrupt_inside_a_pool_finalizer_logs_no_traceback(caplog):
+    """SQLAlchemy logs an exception raised in its connection-reset finalizer; a stop signal that lands
+    there is handled by the run, so that record is dropped, while other pool errors still show."""
+    import logging
+
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    from tiktok_assets import cli
+
+    pool_logger = logging.getLogger("sqlalchemy.pool.impl.NullPool")
+
+    def log_reset_error(error: BaseException) -> None:
+        try:
+            raise error
+        except BaseException:
+            pool_logger.error("Exception during reset or similar", exc_info=True)
+
+    with caplog.at_level(logging.ERROR, logger="sqlalchemy.pool.impl.NullPool"), cli._stop_on_signals():
+        log_reset_error(DagsterExecutionInterruptedError())
+        log_reset_error(RuntimeError("disk I/O error"))
+    assert [r.exc_info[0] for r in caplog.records] == [RuntimeError]
+    log_reset_error(DagsterExecutionInterruptedError())  # outside a run nothing is filtered
+    assert len(caplog.records) == 2
