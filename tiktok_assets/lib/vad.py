@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tiktok_assets.lib.offline import switch_off_network
+
 SAMPLE_RATE = 16_000
 WINDOW = 512  # samples per VAD window (32 ms at 16 kHz)
 
@@ -36,6 +38,7 @@ class SpeechSegment:
 
 def speech_probabilities(samples: np.ndarray) -> np.ndarray:
     """Per-window speech probability (one value per 32 ms) from the Silero model."""
+    switch_off_network()  # before onnxruntime loads: its telemetry would look up a Microsoft host
     from faster_whisper.vad import get_vad_model  # onnxruntime session, cached per process
 
     if samples.size == 0:

@@ -20,6 +20,7 @@ import numpy as np
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
+from tiktok_assets.lib.offline import switch_off_network
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -149,6 +150,7 @@ def load_whisper(
     compute_type = compute_type or default_compute_type(device)
 
     def _load() -> LoadedWhisper:
+        switch_off_network()  # transcribe's VAD filter runs onnxruntime (telemetry) on this model
         from faster_whisper import WhisperModel
 
         model = WhisperModel(
