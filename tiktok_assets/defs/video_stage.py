@@ -116,15 +116,20 @@ def blocked_by(video: VideoLayout, stage: str) -> StageStatus | None:
 
 
 def check_evaluation(asset_key: dg.AssetKey, key: str, status: StageStatus) -> dg.AssetCheckEvaluation:
-    passed = status.status in DONE or status.status == DISABLED
+    """Passed when the stage did its work in full (or is switched off); a WARN when it is unavailable
+    or did its work only in part (``warning``, e.g. a partly corrupt file); an ERROR otherwise."""
+    done = status.status in DONE or status.status == DISABLED
+    passed = done and not status.warning
+    warn = status.status == UNAVAILABLE or (done and status.warning)
+    description = None if passed else f"partial: {status.warning}" if done else f"{status.status}: {status.error}"
     return dg.AssetCheckEvaluation(
         asset_key=asset_key,
         check_name=VIDEO_CHECK,
         partition=key,
         passed=passed,
-        severity=dg.AssetCheckSeverity.WARN if status.status == UNAVAILABLE else dg.AssetCheckSeverity.ERROR,
-        description=None if passed else f"{status.status}: {status.error}",
-        metadata={"outcome": status.status, "error": status.error or ""},
+        severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={"outcome": status.status, "error": status.error or "", "warning": status.warning or ""},
     )
 
 
@@ -168,12 +173,15 @@ def run_partitions(
                 write_status(video, status)
         if status.status == FAILED:
             context.log.error(f"{stage} [{key}] failed: {status.error}")
+        elif status.warning:
+            context.log.warning(f"{stage} [{key}] {status.status} in part: {status.warning}")
         else:  # progress of the batch, video by video
             context.log.info(f"{stage} [{key}] {status.status} in {status.seconds:.1f}s ({position}/{len(keys)})")
         outcomes[key] = status
-        shown = {k: v for k, v in (result or {}).items() if k != "status"}
+        shown = {k: v for k, v in (result or {}).items() if k not in ("status", "warning")}
         context.add_asset_metadata(
-            {**shown, "outcome": status.status, "error": status.error or "", "seconds": status.seconds},
+            {**shown, "outcome": status.status, "error": status.error or "", "warning": status.warning or "",
+             "seconds": status.seconds},
             partition_key=key,
         )
     counts = Counter(s.status for s in outcomes.values())

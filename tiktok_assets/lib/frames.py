@@ -5,21 +5,29 @@ for display and JPEG-encoded, on a small thread pool (OpenCV releases the GIL), 
 plain decode is the colour conversion and encoding of the frames kept. The same pass reads every
 frame's luma plane without conversion (a strided view, 1/8 scale) for shot detection
 (``lib/shots.py``), and the luma of a few frames at full resolution for bar detection (``lib/bars.py``).
+
+Decoding goes packet by packet: a packet the decoder rejects is skipped and counted, and so is every
+error FFmpeg reports, so a corrupt stretch in the middle costs only its own frames and the result
+says how much was decoded (``DecodeReport``) against what the container declares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+import av.logging
 import cv2
 import numpy as np
 
 from tiktok_assets.lib.bars import BarConfig, BarDetector, ContentBox
 from tiktok_assets.lib.errors import VideoInputError
+from tiktok_assets.lib.input_policy import DEMUXER_OPTIONS
 from tiktok_assets.lib.shots import ShotConfig, ShotResult, ShotTracker
 
 IFRAME = "iframe"
@@ -56,11 +64,24 @@ class CandidateFrame:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DecodeReport:
+    frames: int  # frames decoded
+    decoded_seconds: float  # end of the last decoded frame
+    declared_seconds: float  # the video stream's duration as the container declares it (0 if unknown)
+    errors: int  # packets the decoder rejected + errors FFmpeg reported (corrupt data skipped)
+
+    def to_json(self) -> dict:
+        return {"frames": self.frames, "decoded_seconds": self.decoded_seconds,
+                "declared_seconds": self.declared_seconds, "errors": self.errors}
+
+
 @dataclass
 class Extraction:
     frames: list[CandidateFrame]
     content_box: ContentBox  # display pixels, rotation applied
     shots: ShotResult
+    decode: DecodeReport
 
 
 def frame_file_name(time_s: float, kinds: list[str]) -> str:
@@ -124,6 +145,35 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return float(container.duration or 0) / av.time_base
 
 
+@contextlib.contextmanager
+def _ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
+    """FFmpeg's error messages (all threads) while the block runs: (level, component, message)."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield logs
+    finally:
+        av.logging.set_level(previous)
+
+
+def _decoded_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, rejected: list[int]
+) -> Iterator[av.VideoFrame]:
+    """Every frame that decodes, packet by packet; each packet the decoder rejects is counted in
+    ``rejected`` and skipped. A demuxer error (a truncated file) ends the stream."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                rejected[0] += 1
+                continue
+            yield from frames
+    except av.error.FFmpegError:
+        rejected[0] += 1
+
+
 def extract_candidates(
     video: str | Path,
     out_dir: str | Path,
@@ -146,10 +196,11 @@ def extract_video(
     candidates: list[CandidateFrame] = []
     pending: list[tuple[CandidateFrame, Future[tuple[int, int]]]] = []
     try:
-        container = av.open(str(video))
+        container = av.open(str(video), options=DEMUXER_OPTIONS)
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoInputError(f"cannot open video for decoding ({exc})") from exc
-    with container, ThreadPoolExecutor(max_workers=config.encode_threads) as pool:
+    rejected = [0]
+    with container, ThreadPoolExecutor(max_workers=config.encode_threads) as pool, _ffmpeg_errors() as logs:
         if not container.streams.video:
             raise VideoInputError("no video stream")
         stream = container.streams.video[0]
@@ -165,48 +216,49 @@ def extract_video(
         next_highlight = 0
         last_saved = -math.inf
         decoded = 0
-        try:
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                decoded += 1
-                t = float(frame.time)
-                luma, limited = _luma(frame)
-                new_shot = tracker.add(t, _small_luma(luma, limited))
-                if t >= next_sample - 1e-6 and bars.samples < config.bar_samples:
-                    bars.add(cv2.LUT(luma, _LIMITED_TO_FULL) if limited else luma)
-                    next_sample = t + sample_every
-                coded = (frame.width, frame.height, _clockwise(frame))
-                kinds: list[str] = []
-                if config.per_second and t >= next_second - 1e-6:
-                    kinds.append(SECOND)
-                    next_second = math.floor(t + 1e-6) + 1.0
-                if config.iframes and frame.key_frame and (kinds or t - last_saved >= config.min_iframe_gap_s):
-                    kinds.insert(0, IFRAME)
-                while next_highlight < len(highlights) and t >= highlights[next_highlight] - 1e-6:
-                    if HIGHLIGHT not in kinds:
-                        kinds.append(HIGHLIGHT)
-                    next_highlight += 1
-                if config.shot_starts and new_shot:
-                    kinds.append(SHOT)
-                if not kinds:
-                    continue
-                last_saved = t
-                cand = CandidateFrame(time=round(t, 3), kinds=kinds, file=frame_file_name(t, kinds))
-                pending.append((cand, pool.submit(_save, frame, out_dir / cand.file, config)))
-                # Bound the frames held in memory while the encoders catch up.
-                while len(pending) - len(candidates) > 2 * config.encode_threads:
-                    done, fut = pending[len(candidates)]
-                    done.width, done.height = fut.result()
-                    candidates.append(done)
-        except av.error.FFmpegError as exc:
-            if decoded == 0:
-                raise VideoInputError(f"no frame could be decoded ({exc})") from exc
-            # A truncated tail: keep what decoded, the caller sees fewer frames than the duration.
+        decoded_until = 0.0
+        frame_step = 1.0 / float(rate) if rate else 0.0
+        for frame in _decoded_frames(container, stream, rejected):
+            if frame.time is None:
+                continue
+            decoded += 1
+            t = float(frame.time)
+            step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else frame_step
+            decoded_until = max(decoded_until, t + step)
+            luma, limited = _luma(frame)
+            new_shot = tracker.add(t, _small_luma(luma, limited))
+            if t >= next_sample - 1e-6 and bars.samples < config.bar_samples:
+                bars.add(cv2.LUT(luma, _LIMITED_TO_FULL) if limited else luma)
+                next_sample = t + sample_every
+            coded = (frame.width, frame.height, _clockwise(frame))
+            kinds: list[str] = []
+            if config.per_second and t >= next_second - 1e-6:
+                kinds.append(SECOND)
+                next_second = math.floor(t + 1e-6) + 1.0
+            if config.iframes and frame.key_frame and (kinds or t - last_saved >= config.min_iframe_gap_s):
+                kinds.insert(0, IFRAME)
+            while next_highlight < len(highlights) and t >= highlights[next_highlight] - 1e-6:
+                if HIGHLIGHT not in kinds:
+                    kinds.append(HIGHLIGHT)
+                next_highlight += 1
+            if config.shot_starts and new_shot:
+                kinds.append(SHOT)
+            if not kinds:
+                continue
+            last_saved = t
+            cand = CandidateFrame(time=round(t, 3), kinds=kinds, file=frame_file_name(t, kinds))
+            pending.append((cand, pool.submit(_save, frame, out_dir / cand.file, config)))
+            # Bound the frames held in memory while the encoders catch up.
+            while len(pending) - len(candidates) > 2 * config.encode_threads:
+                done, fut = pending[len(candidates)]
+                done.width, done.height = fut.result()
+                candidates.append(done)
         for cand, fut in pending[len(candidates):]:
             cand.width, cand.height = fut.result()
             candidates.append(cand)
     if not candidates:
         raise VideoInputError("the video stream has no decodable frames")
+    report = DecodeReport(decoded, round(decoded_until, 3), round(duration, 3), rejected[0] + len(logs))
     box = bars.content_box(coded[0], coded[1]).rotated(coded[2])
-    return Extraction(candidates, box, tracker.result(max(duration, tracker.times[-1]) if duration else None))
+    shots = tracker.result(max(duration, tracker.times[-1]) if duration else None)
+    return Extraction(candidates, box, shots, report)

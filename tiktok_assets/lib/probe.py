@@ -9,6 +9,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from tiktok_assets.lib.errors import VideoInputError
+from tiktok_assets.lib.input_policy import (
+    ALLOWED_CONTAINERS,
+    FFMPEG_INPUT_ARGS,
+    InputLimits,
+    not_allowed_container,
+    refuse_over_limits,
+    refuse_over_size,
+    refuse_referencing_file,
+)
 
 FFPROBE_TIMEOUT_S = 60
 
@@ -36,6 +45,8 @@ class VideoMetadata:
     audio_codec: str | None
     sample_rate: int | None
     channels: int | None
+    audio_track_count: int
+    audio_durations_s: list[float | None]  # declared duration of each audio track, in stream order
 
 
 def _rate(text: str | None) -> float:
@@ -65,30 +76,40 @@ def _rotation(stream: dict) -> int:
 
 
 def run_ffprobe(path: Path, *extra: str) -> dict:
-    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", *extra, str(path)]
+    cmd = ["ffprobe", "-v", "error", *FFMPEG_INPUT_ARGS, "-of", "json", "-show_format", "-show_streams", *extra,
+           str(path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFPROBE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
         raise VideoInputError(f"ffprobe timed out after {FFPROBE_TIMEOUT_S}s on {path.name}") from exc
     if proc.returncode != 0:
+        if not_allowed_container(proc.stderr):
+            raise VideoInputError(f"refused: not a video in an allowed container ({ALLOWED_CONTAINERS})")
         detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unknown error"
         raise VideoInputError(f"not a readable media file ({detail})")
     return json.loads(proc.stdout or "{}")
 
 
-def probe_video(path: str | Path) -> VideoMetadata:
-    """Read metadata of a video file; raise VideoInputError with a clear reason when it is unusable."""
+DEFAULT_LIMITS = InputLimits()
+
+
+def probe_video(path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> VideoMetadata:
+    """Read metadata of a video file; raise VideoInputError with a clear reason when it is unusable
+    or refused by the input policy (``lib/input_policy.py``)."""
     path = Path(path)
     if not path.is_file():
         raise VideoInputError(f"file not found: {path}")
     size = path.stat().st_size
     if size == 0:
         raise VideoInputError("empty file (0 bytes)")
+    refuse_over_size(size, limits)
+    refuse_referencing_file(path)
     info = run_ffprobe(path)
     streams = info.get("streams", [])
     fmt = info.get("format", {})
     video = next((s for s in streams if s.get("codec_type") == "video" and not _attached_pic(s)), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    audio_tracks = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = audio_tracks[0] if audio_tracks else None
     if video is None:
         kind = "audio-only file" if audio is not None else "no video stream"
         raise VideoInputError(f"{kind}: nothing to analyse visually")
@@ -102,7 +123,8 @@ def probe_video(path: str | Path) -> VideoMetadata:
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
     avg = _rate(video.get("avg_frame_rate"))
     nominal = _rate(video.get("r_frame_rate"))
-    frame_count = _int(video.get("nb_frames")) or int(round(duration * avg))
+    frame_count = _int(video.get("nb_frames")) or round(duration * avg)
+    refuse_over_limits(duration, width, height, avg or nominal, limits)
     return VideoMetadata(
         file_name=path.name,
         file_size_bytes=size,
@@ -125,6 +147,8 @@ def probe_video(path: str | Path) -> VideoMetadata:
         audio_codec=audio.get("codec_name") if audio else None,
         sample_rate=_int(audio.get("sample_rate")) if audio else None,
         channels=_int(audio.get("channels")) if audio else None,
+        audio_track_count=len(audio_tracks),
+        audio_durations_s=[_float(a.get("duration")) or _float(fmt.get("duration")) for a in audio_tracks],
     )
 
 

@@ -46,10 +46,11 @@ COLUMNS: list[Column] = [
     Column("file_name", "string", "Source file name."),
     Column("source_path", "string", "Absolute path of the source video."),
     Column("status", "string", "ok (every stage ran), failed (a data error in a stage), partial (stages disabled "
-           "or unavailable here, see partial_reason), incomplete (stages not run yet) or source_missing (the file is "
+           "or unavailable here, or a decode that fell short or hit corrupt data: see partial_reason), incomplete (stages not run yet) or source_missing (the file is "
            "gone; its results are kept)."),
     Column("error", "string", "First data error for this video, `stage: message` (system problems are not row errors)."),
-    Column("partial_reason", "string", "Stages disabled or unavailable for this video, `stage: state (why); ...`."),
+    Column("partial_reason", "string", "Stages disabled or unavailable for this video, `stage: state (why); ...`, "
+           "and incomplete decodes, `candidate_frames: decode: video 2.9 s of 6.0 s decoded, 5 video decoder errors`."),
     Column("separation", "string", "Vocal separation before transcription: demucs, off (switched off) or unavailable "
            "(weights not installed: the transcript used the mix)."),
     Column("duration_s", "Float64", "Container duration, seconds."),
@@ -59,7 +60,9 @@ COLUMNS: list[Column] = [
     Column("avg_frame_rate", "Float64", "Average frame rate (frames / duration)."),
     Column("nominal_frame_rate", "Float64", "Nominal (container) frame rate."),
     Column("variable_frame_rate", "boolean", "Average and nominal frame rates differ by more than 1 %."),
-    Column("frame_count", "Int64", "Number of video frames."),
+    Column("frame_count", "Int64", "Number of video frames (as the container declares)."),
+    Column("decoded_seconds", "Float64", "Video seconds actually decoded (end of the last decoded frame)."),
+    Column("decode_errors", "Int64", "Corrupt packets skipped and errors FFmpeg reported decoding video and audio."),
     Column("video_codec", "string", "Video codec name (FFmpeg)."),
     Column("pixel_format", "string", "Pixel format (FFmpeg)."),
     Column("bit_rate", "Int64", "Overall bit rate, bits per second."),
@@ -67,7 +70,10 @@ COLUMNS: list[Column] = [
     Column("has_audio", "boolean", "The file has an audio stream."),
     Column("audio_codec", "string", "Audio codec name, when there is audio."),
     Column("sample_rate", "Int64", "Source audio sample rate, Hz."),
-    Column("channels", "Int64", "Source audio channels."),
+    Column("channels", "Int64", "Source audio channels (first audio track)."),
+    Column("audio_track", "Int64", "Audio track used, 0-based: of several, the one with the most speech, else the "
+           "loudest."),
+    Column("audio_track_count", "Int64", "Audio tracks in the file."),
     Column("audio_rms_dbfs", "Float64", "Loudness of the 16 kHz mono track, RMS dBFS."),
     Column("speech_segment_count", "Int64", "Number of voice-activity segments."),
     Column("speech_seconds", "Float64", "Total duration of voice-activity segments, seconds."),

@@ -33,6 +33,7 @@ class StageStatus:
     error: str | None = None
     finished_at: str = ""
     model: str = ""  # the model a model stage used (manifest name or folder name)
+    warning: str | None = None  # the stage did its work, but not in full (e.g. a partly corrupt file)
 
 
 def write_status(video: VideoLayout, status: StageStatus) -> None:
@@ -57,7 +58,9 @@ def describe_error(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
 
 
-def finished(stage: str, status: str, started: float, error: str | None = None, model: str = "") -> StageStatus:
+def finished(
+    stage: str, status: str, started: float, error: str | None = None, model: str = "", warning: str | None = None
+) -> StageStatus:
     return StageStatus(
         stage=stage,
         status=status,
@@ -65,12 +68,13 @@ def finished(stage: str, status: str, started: float, error: str | None = None, 
         error=error,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         model=model,
+        warning=warning,
     )
 
 
 def run_stage(video: VideoLayout, stage: str, fn: Callable[[], T]) -> tuple[StageStatus, T | None]:
-    """Run one stage for one video and record its outcome: the result's ``status`` (default ok), or
-    ``failed`` with the error. A :class:`ModelUnavailableError` is a system problem, not this video's:
+    """Run one stage for one video and record its outcome: the result's ``status`` (default ok) and
+    ``warning`` (work done, but not in full), or ``failed`` with the error. A :class:`ModelUnavailableError` is a system problem, not this video's:
     it is re-raised for the caller to handle once for the run."""
     started = time.perf_counter()
     try:
@@ -81,8 +85,9 @@ def run_stage(video: VideoLayout, stage: str, fn: Callable[[], T]) -> tuple[Stag
         status = finished(stage, FAILED, started, describe_error(exc))
         write_status(video, status)
         return status, None
-    outcome = str(result.get("status", OK)) if isinstance(result, Mapping) else OK
-    model = str(result.get("model", "")) if isinstance(result, Mapping) else ""
-    status = finished(stage, outcome, started, model=model)
+    fields = result if isinstance(result, Mapping) else {}
+    warning = fields.get("warning")
+    status = finished(stage, str(fields.get("status", OK)), started, model=str(fields.get("model", "")),
+                      warning=str(warning) if warning else None)
     write_status(video, status)
     return status, result

@@ -38,13 +38,24 @@ def metadata_columns(video: VideoLayout) -> Row:
     meta = _result(video, "video_metadata", video.metadata_json)
     keys = ["duration_s", "width", "height", "rotation", "avg_frame_rate", "nominal_frame_rate",
             "variable_frame_rate", "frame_count", "video_codec", "pixel_format", "bit_rate", "file_size_bytes",
-            "has_audio", "audio_codec", "sample_rate", "channels"]
+            "has_audio", "audio_codec", "sample_rate", "channels", "audio_track_count"]
     return {k: meta.get(k) for k in keys}
 
 
 def audio_columns(video: VideoLayout) -> Row:
     audio = _result(video, "audio_wav", video.audio_json)
-    return {"audio_rms_dbfs": audio.get("rms_dbfs")}
+    if not audio.get("has_audio"):
+        return {}
+    return {"audio_rms_dbfs": audio.get("rms_dbfs"), "audio_track": audio.get("track", 0)}
+
+
+def decode_columns(video: VideoLayout) -> Row:
+    """How much of the video decoded, and the decoder errors of the video and the audio track."""
+    decode = _result(video, "candidate_frames", video.frames_index_json).get("decode")
+    if not decode:
+        return {}
+    audio_errors = _result(video, "audio_wav", video.audio_json).get("decode_errors", 0)
+    return {"decoded_seconds": decode["decoded_seconds"], "decode_errors": decode["errors"] + audio_errors}
 
 
 def speech_columns(video: VideoLayout) -> Row:
@@ -139,7 +150,7 @@ def vision_columns(video: VideoLayout) -> Row:
 
 # Each stage group contributes its columns.
 ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
-    metadata_columns, audio_columns, speech_columns, frame_columns, shot_columns, audio_analysis_columns,
+    metadata_columns, audio_columns, decode_columns, speech_columns, frame_columns, shot_columns, audio_analysis_columns,
     vision_columns,
 ]
 
@@ -149,8 +160,8 @@ SEPARATION = {OK: "demucs", DISABLED: "off", UNAVAILABLE: "unavailable"}
 
 def status_columns(video: VideoLayout, stages: list[str]) -> Row:
     """Per stage its outcome, error and time; for the video: ``status`` failed (a data error: ``error``
-    is the first one), incomplete (stages not run yet), partial (stages disabled or unavailable here:
-    ``partial_reason`` says which) or ok."""
+    is the first one), incomplete (stages not run yet), partial (stages disabled or unavailable here,
+    or done only in part, e.g. a decode that fell short: ``partial_reason`` says which) or ok."""
     row: Row = {}
     errors, not_run, degraded = [], [], []
     statuses = {stage: read_status(video, stage) for stage in stages}  # each record read once
@@ -165,6 +176,8 @@ def status_columns(video: VideoLayout, stages: list[str]) -> Row:
             not_run.append(stage)
         elif state in (DISABLED, UNAVAILABLE):
             degraded.append(f"{stage}: {state}" + (f" ({status.error})" if status.error else ""))
+        elif status is not None and status.warning:  # done, but not in full (e.g. a truncated file)
+            degraded.append(f"{stage}: {status.warning}")
     for column, stage in MODEL_COLUMNS.items():
         status = statuses.get(stage)
         row[column] = (status.model or None) if status is not None and status.status == OK else None

@@ -17,7 +17,8 @@ from tiktok_assets.defs.video_stage import VIDEO_CHECK
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import STAGES
-from tiktok_assets_tests.conftest import copy_clip
+from tiktok_assets.lib.status import read_status
+from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper
 
 MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
@@ -42,15 +43,20 @@ def batch_run(sample_dir, tmp_path_factory):
         copy_clip(sample_dir / "product_talk.mp4", layout.videos_dir / "a_good.mp4")
         (layout.videos_dir / "b_corrupt.mp4").write_bytes(os.urandom(40_000))
         copy_clip(sample_dir / "silent_cuts.mp4", layout.videos_dir / "c_no_audio.mp4")
+        # An upload cut off half-way (moov at the start): the container still declares 12 s.
+        whole = root / "faststart.mp4"
+        ffmpeg("-i", str(sample_dir / "product_talk.mp4"), "-c", "copy", "-movflags", "+faststart", str(whole))
+        data = whole.read_bytes()
+        (layout.videos_dir / "d_truncated.mp4").write_bytes(data[: len(data) // 2])
         keys = [registry.register(layout, layout.videos_dir / n).key
-                for n in ("a_good.mp4", "b_corrupt.mp4", "c_no_audio.mp4")]
+                for n in ("a_good.mp4", "b_corrupt.mp4", "c_no_audio.mp4", "d_truncated.mp4")]
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(VIDEOS_PARTITION, keys)
             job = load_defs().resolve_implicit_global_asset_job_def()
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
             logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
-            yield layout, dict(zip(("good", "corrupt", "no_audio"), keys, strict=True)), result, logs
+            yield layout, dict(zip(("good", "corrupt", "no_audio", "truncated"), keys, strict=True)), result, logs
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
@@ -110,7 +116,8 @@ def test_table_rows_agree_with_dagster(batch_run):
     for key in keys.values():
         for stage in STAGES:
             outcome = table.loc[key, f"{stage}_status"]
-            assert checks[(stage, key)].passed == (outcome in ("ok", "no_audio", "disabled")), (key, stage)
+            in_full = not read_status(layout.video(key), stage).warning  # e.g. a truncated file's decode
+            assert checks[(stage, key)].passed == (outcome in ("ok", "no_audio", "disabled") and in_full), (key, stage)
     good, bad, silent = (table.loc[keys[k]] for k in ("good", "corrupt", "no_audio"))
     assert bad["status"] == "failed" and bad["error"].startswith("video_metadata: ")
     assert good["status"] == "partial" and pd.isna(good["error"])  # missing weights are not row errors
@@ -119,6 +126,28 @@ def test_table_rows_agree_with_dagster(batch_run):
     assert good["language"] == "en" and good["word_count"] > 10
     assert silent["status"] == "partial" and pd.isna(silent["speech_ratio"]) and pd.isna(silent["music_ratio"])
     assert pd.isna(silent["separation"])
+    assert pd.isna(silent["audio_track"]) and silent["audio_track_count"] == 0
+    assert (good["decode_errors"], good["audio_track"], good["audio_track_count"]) == (0, 0, 1)
+    assert good["decoded_seconds"] == pytest.approx(good["duration_s"], abs=0.05)
+
+
+def test_a_truncated_upload_is_partial_with_what_decoded(batch_run):
+    """The container declares 12 s; half the file's bytes decode to well under that (the early, static
+    seconds take fewer bytes, so not exactly half): the row is partial and says so,
+    and the UI shows a WARN check on the stages that decoded in part."""
+    layout, keys, result, _ = batch_run
+    row = pd.read_parquet(layout.table_parquet).set_index("video_key").loc[keys["truncated"]]
+    assert row["status"] == "partial" and pd.isna(row["error"])
+    assert row["duration_s"] == pytest.approx(12.0, abs=0.05)
+    assert 2.0 < row["decoded_seconds"] < 11.0 and row["decode_errors"] > 0
+    assert "candidate_frames: decode: video " in row["partial_reason"]
+    assert "of 12.0 s decoded" in row["partial_reason"]
+    assert "audio_wav: decode: audio " in row["partial_reason"]
+    check = _checks(result)[("candidate_frames", keys["truncated"])]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith("partial: decode: video ")
+    meta = _materializations(result)[("candidate_frames", keys["truncated"])]
+    assert meta["outcome"].value == "ok" and meta["warning"].value.startswith("decode: video")
 
 
 def test_event_log_stays_light(batch_run):

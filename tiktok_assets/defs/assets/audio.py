@@ -12,6 +12,7 @@ from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.audio import extract_wav, load_wav
+from tiktok_assets.lib.decode_integrity import decode_warning
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.status import NO_AUDIO
 from tiktok_assets.lib.vad import VadConfig, detect_speech
@@ -38,8 +39,8 @@ def has_audio_track(video: VideoLayout) -> bool:
     group="audio",
     deps=["video_metadata"],
     kinds={"ffmpeg", "wav"},
-    description="The first audio track as 16 kHz mono 16-bit PCM WAV. A video without audio is recorded "
-    "as such (status no_audio), not as an error.",
+    description="The audio track as 16 kHz mono 16-bit PCM WAV: of several tracks, the one with the most "
+    "speech (else the loudest). A video without audio is recorded as such (status no_audio), not as an error.",
 )
 def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterator[StageEvent]:
     layout = paths.layout()
@@ -50,9 +51,12 @@ def audio_wav(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterato
             atomic.write_json(video.audio_json, {"has_audio": False})
             return {"status": NO_AUDIO, "has_audio": False}
         meta = atomic.read_json(video.metadata_json)
-        info = extract_wav(meta["source_path"], video.audio_wav)
+        info = extract_wav(meta["source_path"], video.audio_wav, track_count=meta.get("audio_track_count", 1))
         atomic.write_json(video.audio_json, {"has_audio": True, **asdict(info)})
-        return {"has_audio": True, "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs,
+        declared = (meta.get("audio_durations_s") or [None] * info.track_count)[info.track]
+        return {"warning": decode_warning("audio", info.duration_s, declared, info.decode_errors),
+                "has_audio": True, "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs,
+                "track": f"{info.track + 1} of {info.track_count}", "decode_errors": info.decode_errors,
                 "path": dg.MetadataValue.path(info.path)}
 
     yield from run_partitions(context, layout, "audio_wav", extract)

@@ -12,6 +12,7 @@ from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_sta
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
+from tiktok_assets.lib.decode_integrity import decode_warning
 from tiktok_assets.lib.frame_filter import FilterConfig, filter_frames
 from tiktok_assets.lib.frames import CandidateFrame, ExtractConfig, extract_video
 from tiktok_assets.lib.layout import VideoLayout
@@ -64,8 +65,8 @@ def load_shots(video: VideoLayout) -> list[Shot] | None:
     group="frames",
     deps=["video_metadata", "speech_segments"],
     kinds={"pyav", "jpeg"},
-    description="One decode pass: I-frames, one frame per second, highlight frames at the middle of "
-    "speech segments and shot starts, saved as JPEGs in data/tiktok_frames/<video>/ with frames_index.json "
+    description="One decode pass (past corrupt packets, counted: a short or damaged decode makes the row "
+    "partial): I-frames, one frame per second, highlight frames at the middle of speech segments and shot starts, saved as JPEGs in data/tiktok_frames/<video>/ with frames_index.json "
     "(and the content box inside letterbox / pillarbox bars); shots in outputs/<video>/shots.json.",
 )
 def candidate_frames(
@@ -85,15 +86,20 @@ def candidate_frames(
                 "video": key,
                 "duration_s": meta["duration_s"],
                 "content_box": extraction.content_box.to_json(),
+                "decode": extraction.decode.to_json(),
                 "frames": [{**asdict(f), "path": str(video.frames_dir / f.file)} for f in frames],
             })
         shots = extraction.shots.to_json()
         atomic.write_json(video.shots_json, shots)
+        decode = extraction.decode
+        declared = decode.declared_seconds or meta["duration_s"]
         kinds: dict[str, int] = {}
         for f in frames:
             for kind in f.kinds:
                 kinds[kind] = kinds.get(kind, 0) + 1
-        return {"candidates": len(frames), **{f"{k}_frames": v for k, v in kinds.items()},
+        return {"warning": decode_warning("video", decode.decoded_seconds, declared, decode.errors),
+                "decoded_seconds": decode.decoded_seconds, "decode_errors": decode.errors,
+                "candidates": len(frames), **{f"{k}_frames": v for k, v in kinds.items()},
                 "content_box": extraction.content_box.as_string(), "shot_count": shots["shot_count"],
                 "cuts_per_minute": shots["cuts_per_minute"],
                 "frames_dir": dg.MetadataValue.path(str(video.frames_dir))}

@@ -14,6 +14,7 @@ from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic, registry
 from tiktok_assets.lib.errors import VideoInputError
+from tiktok_assets.lib.input_policy import InputLimits
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.probe import probe_video
 
@@ -30,13 +31,31 @@ def missing_tools() -> list[str]:
     return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
 
 
+class InputLimitSettings(dg.Config):
+    """Inputs over these limits are refused with a row error before any decoding."""
+
+    max_file_gb: float = 4.0
+    max_duration_s: float = 3600.0
+    max_side_px: int = 8192
+    max_frame_rate: float = 240.0
+
+    def limits(self) -> InputLimits:
+        return InputLimits(int(self.max_file_gb * 1024**3), self.max_duration_s, self.max_side_px,
+                           self.max_frame_rate)
+
+
 @video_stage(
     "video_metadata",
+    deps=["video_file"],
     group="media",
     kinds={"ffmpeg", "json"},
-    description="Duration, display size, rotation, frame rates, codecs, bitrates and file size (ffprobe).",
+    description="Duration, display size, rotation, frame rates, codecs, bitrates and file size (ffprobe). "
+    "Refuses what is not a local file in an allowed container (playlists, concat files) and what is over "
+    "the size, duration, resolution or frame-rate limits.",
 )
-def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> Iterator[StageEvent]:
+def video_metadata(
+    context: dg.AssetExecutionContext, paths: ProjectPaths, config: InputLimitSettings
+) -> Iterator[StageEvent]:
     tools = missing_tools()
     if tools:  # a system problem: reported once for the run, never copied into each video's row
         raise dg.Failure(f"{', '.join(tools)} not found on PATH: install FFmpeg (e.g. apt-get install ffmpeg)")
@@ -48,7 +67,7 @@ def video_metadata(context: dg.AssetExecutionContext, paths: ProjectPaths) -> It
     def probe(key: str, video: VideoLayout) -> dict:
         entry = registry.lookup(layout, key)
         refuse_links_out_of(layout.videos_dir, Path(entry.source_path))
-        meta = probe_video(entry.source_path)
+        meta = probe_video(entry.source_path, config.limits())
         atomic.write_json(video.metadata_json, {"source_path": entry.source_path, **asdict(meta)})
         return {
             "source_path": entry.source_path,
