@@ -221,6 +221,7 @@ def add_videos(paths: list[Path]) -> list[str]:
     """Register files as partitions of the `videos` partitions definition; return their keys."""
     import dagster as dg
 
+    from tiktok_assets.defs.assets.video_file import new_observations
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
     from tiktok_assets.lib import registry
@@ -234,6 +235,8 @@ def add_videos(paths: list[Path]) -> list[str]:
         new = [k for k in dict.fromkeys(keys) if k not in existing]
         if new:
             instance.add_dynamic_partitions(VIDEOS_PARTITION, new)
+    for event in new_observations(instance, layout, keys):  # their data versions, for staleness in the UI
+        instance.report_runless_asset_event(event)
     return keys
 
 
@@ -297,10 +300,10 @@ class StageProgress:
                       f"{status.seconds:6.2f}s{detail}", flush=True)
 
 
-def run_pipeline(keys: list[str], verbose: bool = False) -> int:
-    """Materialize every per-video asset for ``keys`` in this process, in runs of up to
-    TIKTOK_ASSETS_MODEL_BATCH adjacent partitions (as the sensor does: each model loads once per run),
-    then the feature table."""
+def run_pipeline(keys: list[str], verbose: bool = False, stages: list[str] | None = None) -> int:
+    """Materialize every per-video asset (or only ``stages``) for ``keys`` in this process, in runs of
+    up to TIKTOK_ASSETS_MODEL_BATCH adjacent partitions (as the sensor does: each model loads once per
+    run), then the feature table."""
     import dagster as dg
 
     from tiktok_assets.definitions import defs as load_defs
@@ -323,6 +326,7 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
             result = pipeline.execute_in_process(
                 instance=instance, raise_on_error=False, run_config=_quiet_logs(verbose),
                 tags={RANGE_START: batch[0], RANGE_END: batch[-1]},
+                asset_selection=[dg.AssetKey(s) for s in stages] if stages else None,
             )
         _raise_if_signalled()  # Dagster turned a SIGINT / SIGTERM into a failed run: stop here
         bad = [k for k in batch if _video_failed(result.success, layout.video(k))]
@@ -344,11 +348,11 @@ def run_pipeline(keys: list[str], verbose: bool = False) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def run_interruptible(keys: list[str], verbose: bool = False) -> int:
+def run_interruptible(keys: list[str], verbose: bool = False, stages: list[str] | None = None) -> int:
     """:func:`run_pipeline`; on SIGINT / SIGTERM (see :func:`_stop_on_signals`) no more videos, the
     feature table rewritten with what finished, and 128 + the signal's number returned."""
     try:
-        return run_pipeline(keys, verbose)
+        return run_pipeline(keys, verbose, stages)
     except Interrupted as stop:
         return _table_after_interrupt(stop, verbose)
 
@@ -431,6 +435,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     return run_interruptible(list(dict.fromkeys(add_videos(files))), args.verbose)
+
+
+def cmd_stale(args: argparse.Namespace) -> int:
+    """List the (video, stage) pairs Dagster shows as stale; with --run, redo exactly those."""
+    import dagster as dg
+
+    from tiktok_assets.definitions import defs as load_defs
+    from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+    from tiktok_assets.defs.staleness import stale_stages
+    from tiktok_assets.lib.schema import STAGES
+
+    _ensure_instance()
+    instance = dg.DagsterInstance.get()
+    stale = stale_stages(instance, load_defs(), instance.get_dynamic_partitions(VIDEOS_PARTITION))
+    by_key: dict[str, list[str]] = {}
+    for item in stale:
+        by_key.setdefault(item.key, []).append(item.stage)
+        print(f"{item.key:<32} {item.stage:<22} {'; '.join(item.causes)}")
+    print(f"{len(stale)} stale stage(s) in {len(by_key)} video(s)")
+    if not args.run or not stale:
+        return EXIT_OK
+    # One run per set of stale stages: a replaced file redoes all of its stages, a model switch only
+    # the stages that use the model (and those after them).
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for key, stages in by_key.items():
+        groups.setdefault(tuple(s for s in STAGES if s in stages), []).append(key)
+    worst = EXIT_OK
+    for stages, keys in groups.items():
+        print(f"redoing {', '.join(stages)} for {len(keys)} video(s)", flush=True)
+        worst = max(worst, run_interruptible(keys, args.verbose, list(stages)))
+    return worst
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -519,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="register and process videos (default: the whole watched folder)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("stale", help="list the video stages Dagster shows as stale (file replaced, model or "
+                       "setting changed); --run redoes exactly them")
+    p.add_argument("--run", action="store_true")
+    p.set_defaults(fn=cmd_stale)
     p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser(
@@ -540,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_env(args.data_dir)
     try:
-        with _stop_on_signals(args.command in ("run", "demo")):
+        with _stop_on_signals(args.command in ("run", "demo", "stale")):
             return int(args.fn(args) or 0)
     except Interrupted as stop:  # before any video finished, or a second signal
         print(f"tiktok-assets: interrupted by {stop.name}", file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from tiktok_assets.defs.assets.video_file import new_observations
 from tiktok_assets.defs.batching import MODEL_BATCH, contiguous_batches
 from tiktok_assets.defs.jobs import feature_table
 from tiktok_assets.defs.model_resources import (
@@ -108,6 +109,7 @@ def new_video_sensor(
         run_requests=batch_run_requests(new_batches)
         + batch_run_requests(contiguous_batches(ordered, replaced), reason="replaced"),
         dynamic_partitions_requests=[videos_partitions.build_add_request(keys)] if keys else [],
+        asset_events=new_observations(context.instance, layout, keys + replaced),  # data versions: staleness
     )
 
 
