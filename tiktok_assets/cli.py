@@ -443,24 +443,18 @@ def cmd_stale(args: argparse.Namespace) -> int:
 
     from tiktok_assets.definitions import defs as load_defs
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
-    from tiktok_assets.defs.staleness import stale_stages
-    from tiktok_assets.lib.schema import STAGES
+    from tiktok_assets.defs.staleness import redo_groups, stale_stages
 
     _ensure_instance()
     instance = dg.DagsterInstance.get()
-    stale = stale_stages(instance, load_defs(), instance.get_dynamic_partitions(VIDEOS_PARTITION))
-    by_key: dict[str, list[str]] = {}
+    graph = load_defs().resolve_asset_graph()
+    stale = stale_stages(instance, graph, instance.get_dynamic_partitions(VIDEOS_PARTITION))
     for item in stale:
-        by_key.setdefault(item.key, []).append(item.stage)
         print(f"{item.key:<32} {item.stage:<22} {'; '.join(item.causes)}")
-    print(f"{len(stale)} stale stage(s) in {len(by_key)} video(s)")
+    groups = redo_groups(stale)
+    print(f"{len(stale)} stale stage(s) in {sum(len(k) for k in groups.values())} video(s)")
     if not args.run or not stale:
         return EXIT_OK
-    # One run per set of stale stages: a replaced file redoes all of its stages, a model switch only
-    # the stages that use the model (and those after them).
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for key, stages in by_key.items():
-        groups.setdefault(tuple(s for s in STAGES if s in stages), []).append(key)
     worst = EXIT_OK
     for stages, keys in groups.items():
         print(f"redoing {', '.join(stages)} for {len(keys)} video(s)", flush=True)

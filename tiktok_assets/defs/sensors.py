@@ -5,6 +5,9 @@ are requested as runs of every per-video stage over batches of up to ``TIKTOK_AS
 videos (a partition key range: the keys added in one tick are adjacent), so each model loads once per
 run.
 
+``stale_video_sensor`` (off by default): runs of exactly the stages that are stale (a model or a
+setting default changed, a file replaced), batched like the new ones.
+
 ``feature_table_sensor``: whenever runs that materialized per-video stages have ended (succeeded or
 failed), one run of the ``feature_table`` job rewrites the CSV and Parquet; at most once per
 interval, however many runs a backfill had.
@@ -30,6 +33,7 @@ from tiktok_assets.defs.model_resources import (
 )
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.defs.staleness import redo_groups, stale_stages
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import STAGES
@@ -45,12 +49,15 @@ STAGE_KEYS = {dg.AssetKey(stage) for stage in STAGES}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def batch_run_requests(batches: list[list[str]], reason: str = "new") -> list[dg.RunRequest]:
-    """One run of every per-video stage per batch of adjacent partition keys."""
+def batch_run_requests(
+    batches: list[list[str]], reason: str = "new", stages: tuple[str, ...] = (), sensor: str = "new_video_sensor"
+) -> list[dg.RunRequest]:
+    """One run of every per-video stage (or of ``stages``) per batch of adjacent partition keys."""
     return [
         dg.RunRequest(
             run_key=f"{reason}:{batch[0]}..{batch[-1]}:{time.time():.0f}",
-            tags={RANGE_START: batch[0], RANGE_END: batch[-1], SENSOR_TAG: f"new_video_sensor/{reason}"},
+            asset_selection=[dg.AssetKey(s) for s in stages] if stages else None,
+            tags={RANGE_START: batch[0], RANGE_END: batch[-1], SENSOR_TAG: f"{sensor}/{reason}"},
         )
         for batch in batches
     ]
@@ -111,6 +118,34 @@ def new_video_sensor(
         dynamic_partitions_requests=[videos_partitions.build_add_request(keys)] if keys else [],
         asset_events=new_observations(context.instance, layout, keys + replaced),  # data versions: staleness
     )
+
+
+UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED]
+
+
+@dg.sensor(
+    asset_selection=VIDEO_STAGES,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Redoes exactly the per-video stages that are stale (a model or a setting default changed, or "
+    "a source file was replaced), in batches; waits while its previous runs are unfinished. Off by default: "
+    "turn it on after switching a model to bring every video up to date (`tiktok-assets stale` lists them).",
+)
+def stale_video_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    unfinished = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=UNFINISHED, tags={SENSOR_TAG: "stale_video_sensor/stale"}), limit=1)
+    if unfinished:
+        return dg.SkipReason("runs it requested are not finished yet")
+    ordered = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
+    stale = stale_stages(context.instance, context.repository_def.asset_graph, ordered)
+    if not stale:
+        return dg.SkipReason("no stale stages")
+    requests = []
+    for stages, keys in redo_groups(stale).items():
+        context.log.info(f"redoing {', '.join(stages)} for {len(keys)} videos")
+        requests += batch_run_requests(contiguous_batches(ordered, keys), "stale", stages, "stale_video_sensor")
+    return dg.SensorResult(run_requests=requests)
 
 
 def _touches_stages(run: dg.DagsterRun) -> bool:

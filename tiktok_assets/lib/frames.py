@@ -106,9 +106,12 @@ def _clockwise(frame: av.VideoFrame) -> int:
 def _save(frame: av.VideoFrame, target: Path, config: ExtractConfig) -> tuple[int, int]:
     w, h = frame.width, frame.height
     scale = min(1.0, config.max_side / max(w, h))
-    if scale < 1.0:
-        w, h = int(round(w * scale / 2) * 2), int(round(h * scale / 2) * 2)
+    if scale < 1.0 and min(w, h) * scale >= 16:
+        w, h = round(w * scale / 2) * 2, round(h * scale / 2) * 2
         image = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+    elif scale < 1.0:  # a sliver (e.g. 4097x3): FFmpeg's scaler refuses outputs a few pixels high
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA)
     else:
         image = frame.to_ndarray(format="bgr24")
     image = _rotate(image, _clockwise(frame))

@@ -10,11 +10,14 @@ Every key that reaches the pipeline (CLI, sensor, UI, API) is checked with :func
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from pathlib import Path, PurePath
 
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp4", ".mov", ".m4v", ".3gp", ".webm", ".mkv", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg"}
+)
 MAX_SLUG_LENGTH = 60
 MAX_KEY_LENGTH = 100
 SEPARATOR = "__"  # between sub-folder and file parts of a key
@@ -55,7 +58,7 @@ def partition_key_for(path: str | Path, root: str | Path | None = None) -> str:
     relative = PurePath(Path(path).name)
     if root is not None:
         try:
-            relative = PurePath(Path(path).absolute().relative_to(Path(root).absolute()))
+            relative = PurePath(Path(os.path.abspath(path)).relative_to(os.path.abspath(root)))
         except ValueError:
             pass
     parts = [*relative.parent.parts, relative.stem]

@@ -3,7 +3,8 @@
 One small JSON file per video (atomic writes). A key always names one source: registering another
 file under a key that is taken gives it a distinct key, never a silent repoint. The entry keeps the
 file's size, modification time and a fast content hash (size + first and last MiB, sha256), so a file
-replaced in place is recognised.
+replaced in place is recognised; with TIKTOK_ASSETS_FULL_HASH=1 new entries hash the whole file, which
+also sees an edit in the middle of a large file that keeps its size.
 """
 
 from __future__ import annotations
@@ -44,6 +45,25 @@ def fast_hash(path: str | Path) -> str:
     return digest.hexdigest()[:32]
 
 
+FULL_PREFIX = "sha256:"
+
+
+def full_hash(path: str | Path) -> str:
+    """sha256 of the whole file (``TIKTOK_ASSETS_FULL_HASH=1``): also sees an edit in the middle."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            digest.update(block)
+    return FULL_PREFIX + digest.hexdigest()
+
+
+def content_hash(path: str | Path, like: str | None = None) -> str:
+    """The file's content hash: full when ``like`` (a stored hash) is a full one, or, for a new entry,
+    when TIKTOK_ASSETS_FULL_HASH=1; else the fast hash."""
+    full = like.startswith(FULL_PREFIX) if like is not None else os.environ.get("TIKTOK_ASSETS_FULL_HASH") == "1"
+    return full_hash(path) if full else fast_hash(path)
+
+
 def _entry_path(layout: DataLayout, key: str) -> Path:
     return layout.registry_dir / f"{validate_key(key)}.json"
 
@@ -63,7 +83,7 @@ def describe(source: Path, key: str) -> RegisteredVideo:
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
         size=stat.st_size,
         mtime=stat.st_mtime,
-        content_hash=fast_hash(source),
+        content_hash=content_hash(source),
     )
 
 
@@ -71,7 +91,8 @@ def register(layout: DataLayout, path: str | Path) -> RegisteredVideo:
     """Record a video under its key (from its path relative to the watched folder). The same file again
     keeps its entry (refreshed when its content changed); another file whose key is taken gets a key made
     unique by a hash of its absolute path."""
-    source = Path(path).expanduser().absolute()  # not resolved: a link in the folder is its own video
+    # `..` removed lexically, links not resolved: a link in the folder is its own video
+    source = Path(os.path.abspath(Path(path).expanduser()))
     key = partition_key_for(source, layout.videos_dir)
     existing = _read(layout, key)
     if existing is not None and existing.source_path != str(source):
@@ -96,7 +117,7 @@ def changed(entry: RegisteredVideo) -> bool:
         return False  # gone: see source_missing
     if stat.st_size == entry.size and stat.st_mtime == entry.mtime:
         return False
-    return fast_hash(entry.source_path) != entry.content_hash
+    return content_hash(entry.source_path, like=entry.content_hash) != entry.content_hash
 
 
 def lookup(layout: DataLayout, key: str) -> RegisteredVideo:

@@ -11,6 +11,7 @@ in no time and a correct row is `partial` with only those stages in `partial_rea
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -80,7 +81,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
         # Registered the way a user does it; the paths go in as built (`..` components, odd names kept).
         assert cli.main(["--data-dir", str(layout.root), "add", *(str(c.path) for c in cases.values())]) == 0
         by_path = {e.source_path: e.key for e in registry.registered(layout)}
-        keys = {name: by_path[str(case.path.absolute())] for name, case in cases.items()}
+        keys = {name: by_path[os.path.abspath(case.path)] for name, case in cases.items()}  # `..` removed
         with dg.DagsterInstance.get() as registered:
             partitions = registered.get_dynamic_partitions(VIDEOS_PARTITION)
         assert sorted(partitions) == sorted(keys.values())

@@ -125,3 +125,38 @@ def test_replaced_file_and_model_switch_make_exactly_their_stages_stale(dagster_
             assert (status.finished_at != before[(key, stage)]) == ((key, stage) in stale), (key, stage)
     assert read_status(layout.video("a"), "transcript").model == "whisper-b"
     assert _stale_lines(_cli(data_dir, model_b, "stale")) == {}
+
+
+def test_stale_video_sensor_requests_exactly_the_stale_stages(dagster_home, data_dir):
+    from dagster._core.test_utils import create_run_for_test
+
+    from tiktok_assets.defs.sensors import RANGE_END, RANGE_START, SENSOR_TAG, stale_video_sensor
+
+    videos = data_dir / "tiktok_videos"
+    small = {"width": 96, "height": 160, "fps": 10, "duration": 2.0, "has_audio": False}
+    for key in ("a", "b"):
+        make_clip(videos / f"{key}.mp4", **small)
+        _age(videos / f"{key}.mp4")
+    selection = [dg.AssetKey("video_metadata"), dg.AssetKey("audio_wav")]
+
+    def tick(instance):
+        with dg.build_sensor_context(instance=instance, definitions=defs()) as context:
+            return stale_video_sensor(context)
+
+    with dg.DagsterInstance.get() as instance:
+        _tick(instance, data_dir)
+        run = defs().resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=selection, tags={RANGE_START: "a", RANGE_END: "b"})
+        assert run.success
+        assert isinstance(tick(instance), dg.SkipReason)  # all up to date (other stages: never run)
+        make_clip(videos / "a.mp4", source="mandelbrot", **small)  # a replaced, observed by a sensor tick
+        _age(videos / "a.mp4")
+        _tick(instance, data_dir)
+        result = tick(instance)
+        [request] = result.run_requests
+        assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("a", "a")
+        assert request.asset_selection == selection
+        # While a run it requested is unfinished, it waits instead of asking again.
+        create_run_for_test(instance, job_name="__ASSET_JOB", status=dg.DagsterRunStatus.STARTED,
+                            tags={SENSOR_TAG: request.tags[SENSOR_TAG]})
+        assert "not finished" in tick(instance).skip_message

@@ -1,7 +1,7 @@
 """video_file: the source video of each partition, observed by content.
 
-Its data version is the file's content hash (size + first and last MiB, ``lib/registry.fast_hash``),
-or ``missing`` when the file is gone. The sensor records an observation for every video it adds or
+Its data version is the file's content hash (size + first and last MiB, or the whole file with
+TIKTOK_ASSETS_FULL_HASH=1: ``lib/registry.content_hash``), or ``missing`` when the file is gone. The sensor records an observation for every video it adds or
 finds replaced, and `tiktok-assets add` for every video it registers; "Observe sources" in the UI
 re-reads every file. A new data version marks that partition's stages as stale in the UI (Dagster's
 data versioning), so a replaced file shows its results as out of date until they are redone.
@@ -24,7 +24,7 @@ def content_version(layout: DataLayout, key: str) -> str:
     """The content hash of the file registered under ``key`` as it is now, or ``missing``."""
     try:
         entry = registry.lookup(layout, key)
-        return registry.fast_hash(entry.source_path)
+        return registry.content_hash(entry.source_path, like=entry.content_hash)
     except (KeyError, InvalidKeyError, OSError):
         return MISSING
 
