@@ -180,11 +180,10 @@ def load_frame_embeddings(out_dir: str | Path) -> tuple[list[float], np.ndarray]
 # --- feature-table columns -----------------------------------------------------------------------
 def load_detections(frame_objects_json: Path, files: list[str]) -> tuple[list[list[Any]], bool]:
     """Detections per kept frame from frame_objects (empty lists when the detector did not run)."""
-    from tiktok_assets.lib.models.yolo_world import Detection
+    from tiktok_assets.lib.models.detection import Detection
 
     data = atomic.read_json(frame_objects_json) if frame_objects_json.exists() else {}
     if not data.get("detector_ran"):
         return [[] for _ in files], False
     by_file = {row["file"]: row["detections"] for row in data["frames"]}
-    return [[Detection(d["label"], d["confidence"], tuple(d["box_xyxy_norm"]), d["is_product"])
-             for d in by_file.get(f, [])] for f in files], True
+    return [[Detection.from_json(d) for d in by_file.get(f, [])] for f in files], True

@@ -19,18 +19,24 @@ import pytest
 
 __all__ = [
     "QWEN_CHAT_TEMPLATE",
+    "SHARED_DIR",
     "TINY_CLIP_ARCH",
     "TINY_CLIP_CFG",
+    "TINY_DETECTOR_CLASSES",
+    "YOLO11N_OPENVINO",
     "build_frames",
     "build_tiny_blip",
     "build_tiny_clip_dir",
     "build_tiny_clip_file",
+    "build_tiny_detector",
     "build_tiny_vlm",
     "build_tiny_yolo_world",
     "frame_files",
+    "needs_shared",
     "tiny_blip_dir",
     "tiny_clip_dir",
     "tiny_clip_file",
+    "tiny_detector_pt",
     "tiny_vlm_dir",
     "tiny_yolo_world_pt",
     "vision_env",
@@ -45,6 +51,12 @@ TINY_CLIP_CFG = {
 }
 OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+
+# Real trained weights kept next to the repository (never copied into it): ../shared/models/.
+SHARED_DIR = (Path(__file__).parents[2] / ".." / "shared").resolve()
+YOLO11N_OPENVINO = SHARED_DIR / "models" / "yolo11n-coco-int8-openvino"  # YOLO11n COCO-80, INT8, AGPL-3.0
+needs_shared = pytest.mark.skipif(not SHARED_DIR.is_dir(), reason=f"{SHARED_DIR} is absent: the real detector "
+                                  "weights (yolo11n-coco-int8-openvino) live there")
 
 _lock = threading.Lock()
 _built: dict[str, Path] = {}
@@ -153,6 +165,35 @@ def build_tiny_yolo_world(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_yolo_world_pt(tmp_path_factory: pytest.TempPathFactory, vision_env: Path) -> Path:
     return _once(_base(tmp_path_factory), "yolo_world", build_tiny_yolo_world)
+
+
+# --- closed-set detector ---------------------------------------------------------------------------
+TINY_DETECTOR_CLASSES = {0: "lipstick", 1: "cup", 2: "car"}  # a vocabulary class, a mapped class, an unmapped one
+
+
+def build_tiny_detector(folder: Path) -> Path:
+    """A random 3-class YOLOv8n DetectionModel saved as a .pt like ultralytics does (a closed-set detector)."""
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolov8n.yaml")
+    model = DetectionModel("yolov8n.yaml", nc=len(TINY_DETECTOR_CLASSES), verbose=False)
+    model.names = dict(TINY_DETECTOR_CLASSES)
+    model.args = yolo.model.args
+    # As for YOLO-World: a class bias of -2 instead of ~-10 gives the random model boxes (~0.12) to exercise.
+    for conv in model.model[-1].one2many["cls_head"]:
+        conv[-1].bias.data.fill_(-2.0)
+    yolo.model = model
+    target = folder / "yolov8n-3class-random.pt"
+    yolo.save(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_pt(tmp_path_factory: pytest.TempPathFactory, vision_env: Path) -> Path:
+    return _once(_base(tmp_path_factory), "detector", build_tiny_detector)
 
 
 # --- BLIP ----------------------------------------------------------------------------------------

@@ -17,65 +17,32 @@ existing local ``.pt`` is ever handed to ultralytics, so it has nothing to downl
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from tiktok_assets.lib.bars import ContentBox
-from tiktok_assets.lib.crop import box_to_frame
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
 from tiktok_assets.lib.models.clip import ClipEncoder
+from tiktok_assets.lib.models.detection import (
+    Detection,
+    FrameInput,
+    predict_batches,
+    prepare_ultralytics_env,
+    result_detections,
+    ultralytics_safe_load,
+)
+
+__all__ = ["Detection", "YoloWorldDetector", "load_yolo_world", "load_yolo_world_model", "set_offline_classes"]
 
 log = logging.getLogger("tiktok_assets.models.yolo_world")
 
 DEFAULT_NAME = "yolo-world-s"
 DEFAULT_MODEL = "yolov8s-worldv2.pt"
-_safe_load_lock = threading.Lock()
-
-FrameInput = str | Path | Image.Image | np.ndarray
-
-
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    confidence: float
-    box_xyxy_norm: tuple[float, float, float, float]  # x1, y1, x2, y2 as fractions of width / height
-    is_product: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "confidence": round(self.confidence, 4),
-                "box_xyxy_norm": [round(v, 4) for v in self.box_xyxy_norm], "is_product": self.is_product}
-
-    def in_frame(self, box: ContentBox | None) -> Detection:
-        """This detection, found in the content area ``box``, with its box normalised to the full frame."""
-        return replace(self, box_xyxy_norm=box_to_frame(self.box_xyxy_norm, box))
-
-
-def _prepare_env() -> None:
-    os.environ.setdefault("YOLO_OFFLINE", "1")  # no connectivity checks / hub calls from ultralytics
-
-
-@contextlib.contextmanager
-def _ultralytics_safe_load(enabled: bool) -> Iterator[None]:
-    """Turn on ultralytics' weights_only checkpoint loading for one load (its flag is read at call time)."""
-    from ultralytics.nn import tasks
-
-    with _safe_load_lock:
-        previous = tasks.SAFE_LOAD
-        tasks.SAFE_LOAD = enabled or previous
-        try:
-            yield
-        finally:
-            tasks.SAFE_LOAD = previous
 
 
 def _checkpoint(weights: Path) -> Path:
@@ -89,12 +56,12 @@ def _checkpoint(weights: Path) -> Path:
 
 def load_yolo_world_model(weights: Path, device: str, safe_load: bool = True) -> Any:
     """An ultralytics ``YOLOWorld`` from a local ``.pt`` (no prompts set yet)."""
-    _prepare_env()
+    prepare_ultralytics_env()
     from ultralytics import YOLOWorld
 
     checkpoint = _checkpoint(weights)
     try:
-        with _ultralytics_safe_load(safe_load):
+        with ultralytics_safe_load(safe_load):
             yolo = YOLOWorld(str(checkpoint))
     except TypeError as exc:
         if safe_load:
@@ -128,19 +95,6 @@ def set_offline_classes(yolo: Any, classes: Sequence[str], text_features: Any) -
     yolo.predictor = None
 
 
-def _to_bgr(frame: FrameInput) -> np.ndarray:
-    if isinstance(frame, np.ndarray):
-        return frame
-    if isinstance(frame, Image.Image):
-        return np.ascontiguousarray(np.asarray(frame.convert("RGB"))[:, :, ::-1])
-    import cv2
-
-    image = cv2.imread(str(frame), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read frame {frame}")
-    return image
-
-
 @dataclass
 class YoloWorldDetector:
     """A YOLO-World model with its class prompts set; ``detect`` batches frames through it."""
@@ -155,24 +109,10 @@ class YoloWorldDetector:
     def detect(self, frames: Sequence[FrameInput], conf: float = 0.25, batch_size: int = 8, iou: float = 0.7,
                max_det: int = 50) -> list[list[Detection]]:
         """One list of detections per frame (paths, PIL images or BGR arrays), highest confidence first."""
-        out: list[list[Detection]] = []
-        for start in range(0, len(frames), batch_size):
-            batch = [_to_bgr(f) for f in frames[start : start + batch_size]]
-            results = self.yolo.predict(batch, conf=conf, iou=iou, imgsz=self.imgsz, device=self.device,
-                                        max_det=max_det, verbose=False, save=False)
-            out.extend(self._convert(r) for r in results)
-        return out
-
-    def _convert(self, result: Any) -> list[Detection]:
-        boxes = result.boxes
-        if boxes is None or len(boxes) == 0:
-            return []
-        xyxyn = boxes.xyxyn.cpu().numpy()
-        confs = boxes.conf.cpu().numpy()
-        cls = boxes.cls.cpu().numpy().astype(int)
-        dets = [Detection(self.classes[c], float(p), tuple(float(v) for v in box), self.classes[c] in self.product_classes)
-                for box, p, c in zip(xyxyn, confs, cls, strict=True)]
-        return sorted(dets, key=lambda d: -d.confidence)
+        products = [c in self.product_classes for c in self.classes]
+        return predict_batches(self.yolo, frames, lambda r: result_detections(r, self.classes, products), conf=conf,
+                               iou=iou, imgsz=self.imgsz, device=self.device, max_det=max_det,
+                               batch_size=batch_size)
 
 
 def load_yolo_world(
