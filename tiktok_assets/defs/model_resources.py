@@ -22,6 +22,7 @@ from tiktok_assets.lib.models.manifest import default_model, load_manifest
 from tiktok_assets.lib.stage_plan import StagePlan, plan_stages
 
 MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
+CLOSED_SET_FAMILY = "detector"  # manifest family (and model cache family) of closed-set detectors
 
 
 @dataclass(frozen=True)
@@ -156,21 +157,91 @@ class ClipResource(ModelResource):
 
 
 class YoloWorldResource(ModelResource):
-    """ultralytics YOLO-World (open vocabulary); prompts come from the product vocabulary."""
+    """The detection stage's detector. By default ultralytics YOLO-World (open vocabulary; prompts come from
+    the product vocabulary, encoded with the CLIP resource). With ``detector_model`` set (a manifest name or
+    a path), a closed-set Ultralytics detector (``.pt``, OpenVINO export folder, ``.onnx``) instead, its
+    classes mapped onto the vocabulary by ``class_map`` (empty = the packaged COCO map). A closed-set file
+    given as ``model`` is recognised and used the same way (the stage plan says so)."""
 
     family: ClassVar[str] = "yolo_world"
     source_prefix: ClassVar[str] = "ultralytics:"
 
+    detector_model: str = ""  # closed-set detector used instead of YOLO-World (manifest name or path)
+    class_map: str = ""  # detector class -> vocabulary class file; empty = tiktok_assets/data/coco_class_map.yaml
     confidence: float = 0.25
     product_confidence: float = 0.35
     imgsz: int = 640
+    safe_load: bool = True  # .pt checkpoints with weights_only=True
+
+    def _ref(self) -> ModelRef:
+        if self.detector_model:
+            return resolve_model_ref(CLOSED_SET_FAMILY, self.detector_model, self.preset, self._models_dir())
+        ref = super()._ref()
+        if self.model and self._closed_set_file(ref):
+            return ModelRef(ref.name, ref.model, f"yolo_world: {ref.name} is a closed-set detector, not YOLO-World: "
+                            f"it runs as one (classes mapped by {self._class_map_path()}); choose it with "
+                            f"TIKTOK_ASSETS_DETECTOR_MODEL")
+        return ref
+
+    def _closed_set_file(self, ref: ModelRef) -> bool:
+        from tiktok_assets.lib.models.closed_set import is_open_vocabulary
+
+        try:
+            return not is_open_vocabulary(self._weights(ref))
+        except ModelUnavailableError:
+            return False
+
+    def _class_map_path(self) -> Path:
+        from tiktok_assets.lib.class_map import default_class_map_path
+
+        return Path(self.class_map) if self.class_map else default_class_map_path()
+
+    def closed_set(self) -> bool:
+        """True when the stage runs a closed-set detector (no CLIP prompts needed)."""
+        return bool(self.detector_model) or (bool(self.model) and self._closed_set_file(super()._ref()))
+
+    def missing(self) -> str | None:
+        reason = super().missing()
+        if reason is None and self.closed_set():
+            from tiktok_assets.lib.class_map import ClassMapError, load_class_map
+
+            try:
+                load_class_map(self._class_map_path())
+            except ClassMapError as exc:
+                return str(exc)
+        return reason
 
     def load(self, clip, classes: list[str], product_classes: list[str]):
+        """YOLO-World with prompts for ``classes`` from ``clip``."""
         from tiktok_assets.lib.models.yolo_world import load_yolo_world
 
         ref = self._ref()
         return load_yolo_world(clip, classes, product_classes, ref.model.removeprefix("ultralytics:"),
-                               name=ref.name, device=self.device, imgsz=self.imgsz, models_dir=self._models_dir())
+                               name=ref.name, device=self.device, imgsz=self.imgsz, safe_load=self.safe_load,
+                               models_dir=self._models_dir())
+
+    def load_closed_set(self, vocabulary):
+        """The closed-set detector with its classes mapped onto ``vocabulary``; a class map that does not fit
+        makes the stage unavailable (a setting to fix, said once), not a per-video error."""
+        from tiktok_assets.lib.class_map import ClassMapError, load_class_map
+        from tiktok_assets.lib.models.closed_set import load_closed_set_detector
+
+        try:
+            return load_closed_set_detector(self._weights(self._ref()), load_class_map(self._class_map_path()),
+                                            vocabulary, device=self.device, imgsz=self.imgsz, safe_load=self.safe_load)
+        except ClassMapError as exc:
+            raise ModelUnavailableError(str(exc)) from exc
+
+    def detector(self, vocabulary, clip: Callable[[], object]):
+        """The stage's detector for ``vocabulary``: closed-set, or YOLO-World with prompts from ``clip()``
+        (called only then: a closed-set detector needs no text encoder)."""
+        if self.closed_set():
+            return self.load_closed_set(vocabulary)
+        return self.load(clip(), list(vocabulary.names), list(vocabulary.product_names))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        super().teardown_after_execution(context)
+        MODEL_CACHE.release(CLOSED_SET_FAMILY)
 
 
 class BlipResource(ModelResource):
@@ -222,7 +293,9 @@ def _flag(name: str, default: bool) -> bool:
 
 def model_resources() -> dict[str, dg.ConfigurableResource]:
     """Defaults for the code location. Without editing code a deployment picks models with
-    TIKTOK_ASSETS_<FAMILY>_MODEL (manifest name, hub id or path), the preset with TIKTOK_ASSETS_PRESET,
+    TIKTOK_ASSETS_<FAMILY>_MODEL (manifest name, hub id or path), a closed-set detector instead of YOLO-World
+    with TIKTOK_ASSETS_DETECTOR_MODEL (and its class map with TIKTOK_ASSETS_DETECTOR_CLASS_MAP), the preset
+    with TIKTOK_ASSETS_PRESET,
     the device with TIKTOK_ASSETS_DEVICE; TIKTOK_ASSETS_SEPARATION=0 turns Demucs off and
     TIKTOK_ASSETS_SHAZAM=1 turns Shazam recognition on. Run config overrides any of them per run."""
     common = {"device": _env("DEVICE", "auto"), "preset": _env("PRESET")}
@@ -230,7 +303,8 @@ def model_resources() -> dict[str, dg.ConfigurableResource]:
         "whisper": WhisperResource(model=_env("WHISPER_MODEL"), **common),
         "demucs": DemucsResource(model=_env("DEMUCS_MODEL"), enabled=_flag("SEPARATION", True), **common),
         "clip": ClipResource(model=_env("CLIP_MODEL"), **common),
-        "yolo_world": YoloWorldResource(model=_env("YOLO_WORLD_MODEL"), **common),
+        "yolo_world": YoloWorldResource(model=_env("YOLO_WORLD_MODEL"), detector_model=_env("DETECTOR_MODEL"),
+                                        class_map=_env("DETECTOR_CLASS_MAP"), **common),
         "blip": BlipResource(model=_env("BLIP_MODEL"), **common),
         "vlm": VlmResource(model=_env("VLM_MODEL"), **common),
         "music_recognition": MusicRecognitionResource(enabled=_flag("SHAZAM", False)),
@@ -253,4 +327,7 @@ def stage_plan(models: dict[str, dg.ConfigurableResource]) -> StagePlan:
     missing["chromaprint"] = missing_chromaprint()
     disabled = {"audio_stems": "separation switched off"} if separation_off else {}
     notes = tuple(note for r in families.values() if (note := r._ref().note))
-    return plan_stages(missing, disabled, notes)
+    detector = families.get("yolo_world")
+    closed_set = isinstance(detector, YoloWorldResource) and detector.closed_set()
+    needs = {"frame_objects": ("yolo_world",)} if closed_set else None  # no CLIP prompts to encode
+    return plan_stages(missing, disabled, notes, stage_models=needs)

@@ -40,7 +40,7 @@ STAGE_MODELS: dict[str, tuple[str, ...]] = {
     "music_recognition": ("chromaprint",),
     "audio_stems": ("demucs",),
     "transcript": ("whisper",),
-    "frame_objects": ("yolo_world", "clip"),
+    "frame_objects": ("yolo_world", "clip"),  # the detector; CLIP encodes YOLO-World's prompts
     "representative_frames": ("clip",),
     "frame_features": ("blip",),
     "video_understanding": ("vlm",),
@@ -79,17 +79,20 @@ def plan_stages(
     missing_models: Mapping[str, str | None],
     disabled: Mapping[str, str] | None = None,
     notes: tuple[str, ...] = (),
+    stage_models: Mapping[str, tuple[str, ...]] | None = None,
 ) -> StagePlan:
     """``missing_models``: family (or tool) -> why it is unavailable (None = present).
-    ``disabled``: stage -> the setting that switched it off."""
+    ``disabled``: stage -> the setting that switched it off. ``stage_models``: stages whose model
+    families differ from STAGE_MODELS in this configuration (a closed-set detector needs no CLIP)."""
     disabled = dict(disabled or {})
+    needs = {**STAGE_MODELS, **(stage_models or {})}
     states: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for stage in STAGES:  # topological order
         if stage in disabled:
             states[stage], reasons[stage] = DISABLED, disabled[stage]
             continue
-        missing = [m for f in STAGE_MODELS.get(stage, ()) if (m := missing_models.get(f))]
+        missing = [m for f in needs.get(stage, ()) if (m := missing_models.get(f))]
         blocked = [r for r in REQUIRES[stage] if states[r] != ACTIVE]
         if missing:
             states[stage], reasons[stage] = UNAVAILABLE, missing[0]

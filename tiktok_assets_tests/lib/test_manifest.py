@@ -11,6 +11,7 @@ from tiktok_assets.lib.models.base import resolve_device, resolve_preset, resolv
 from tiktok_assets.lib.models.manifest import (
     FAMILIES,
     HUB_COMMIT,
+    OPT_IN_FAMILIES,
     ModelEntry,
     WeightChecksumError,
     default_model,
@@ -29,7 +30,7 @@ LICENCE_SECTION = "## Models, pins and licences"
 
 def test_every_family_has_a_cpu_and_a_gpu_model():
     entries = load_manifest(MANIFEST)
-    for family in FAMILIES:
+    for family in set(FAMILIES) - set(OPT_IN_FAMILIES):
         cpu, gpu = default_model(family, "cpu", entries), default_model(family, "gpu", entries)
         assert cpu.family == gpu.family == family
     assert default_model("whisper", "cpu", entries).name == "whisper-small"
@@ -72,6 +73,10 @@ def test_broken_manifest_is_rejected(tmp_path):
     bad.write_text("models:\n  - {name: x, family: lidar, source: a, format: b, revision: c, license: d, "
                    "size_mb: 1, presets: [cpu]}\n")
     with pytest.raises(ValueError, match="unknown family"):
+        load_manifest(bad)
+    bad.write_text("models:\n  - {name: x, family: detector, source: a, format: b, revision: c, license: d, "
+                   "size_mb: 1, presets: [cpu]}\n")
+    with pytest.raises(ValueError, match="family detector is chosen explicitly"):
         load_manifest(bad)
 
 

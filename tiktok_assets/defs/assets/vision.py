@@ -1,5 +1,5 @@
-"""Model-based visual stages: YOLO-World objects, CLIP representative frames, BLIP captions + CLIP
-embeddings per representative frame, and the vision-language description and category."""
+"""Model-based visual stages: objects (YOLO-World, or a closed-set detector), CLIP representative frames,
+BLIP captions + CLIP embeddings per representative frame, and the vision-language description and category."""
 
 from collections.abc import Iterator
 
@@ -8,7 +8,13 @@ import numpy as np
 
 from tiktok_assets.defs.assets.frames import load_content_box
 from tiktok_assets.defs.batching import GPU_POOL
-from tiktok_assets.defs.model_resources import BlipResource, ClipResource, VlmResource, YoloWorldResource
+from tiktok_assets.defs.model_resources import (
+    CLOSED_SET_FAMILY,
+    BlipResource,
+    ClipResource,
+    VlmResource,
+    YoloWorldResource,
+)
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
@@ -66,7 +72,9 @@ def detections_of(video: VideoLayout, files: list[str]) -> tuple[list, bool]:
     kinds={"pytorch", "json"},
     pool=GPU_POOL,
     description="YOLO-World (open vocabulary from the product vocabulary, prompts encoded offline with "
-    "CLIP) on the filtered frames, batched: label, confidence, normalised box, is_product per frame.",
+    "CLIP), or a closed-set Ultralytics detector with its classes mapped onto the vocabulary "
+    "(TIKTOK_ASSETS_DETECTOR_MODEL), on the filtered frames, batched: label, confidence, normalised box, "
+    "is_product per frame.",
 )
 def frame_objects(
     context: dg.AssetExecutionContext,
@@ -77,14 +85,15 @@ def frame_objects(
     config: ObjectSettings,
 ) -> Iterator[StageEvent]:
     layout = paths.layout()
+    closed_set = yolo_world.closed_set()
+    backend = "closed_set" if closed_set else "yolo_world"
 
     def run(key: str, video: VideoLayout) -> dict:
         frames = kept_frames(video)
         if not config.enabled:
             video.frame_objects_json.unlink(missing_ok=True)
             return {"status": DISABLED}
-        vocab = catalogue.vocabulary()
-        detector = yolo_world.load(clip.load(), list(vocab.names), list(vocab.product_names))
+        detector = yolo_world.detector(catalogue.vocabulary(), clip.load)
         box = content_box_of(video)
         images = model_inputs([video.frames_dir / f.file for f in frames], box)
         detections = [[d.in_frame(box) for d in dets]  # boxes normalised to the full frame
@@ -105,6 +114,7 @@ def frame_objects(
             video.frame_objects_json,
             {
                 "detector_ran": True,
+                "detector": {"model": yolo_world.model_name(), "backend": backend},
                 "product_confidence": product_conf,
                 "frames": rows,
                 "objects": summary.to_json(),
@@ -113,13 +123,14 @@ def frame_objects(
         return {
             "frames": len(rows),
             "model": yolo_world.model_name(),
+            "backend": backend,
             "objects_top": summary.top_string(5) or "-",
             "product_frame_ratio": round(sum(r["product_frame"] for r in rows) / max(len(rows), 1), 4),
         }
 
-    unavailable = (yolo_world.missing() or clip.missing()) if config.enabled else None
+    unavailable = (yolo_world.missing() or (None if closed_set else clip.missing())) if config.enabled else None
     yield from run_partitions(context, layout, "frame_objects", run, unavailable=unavailable,
-                              model_families=("yolo_world", "clip"))
+                              model_families=("yolo_world", CLOSED_SET_FAMILY, "clip"))
 
 
 @video_stage(

@@ -24,7 +24,10 @@ from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, resolve_preset
 
 log = logging.getLogger("tiktok_assets.models.manifest")
 
-FAMILIES = ("whisper", "demucs", "clip", "yolo_world", "blip", "vlm")
+FAMILIES = ("whisper", "demucs", "clip", "yolo_world", "blip", "vlm", "detector")
+# Chosen explicitly, never by a preset: closed-set detectors replace YOLO-World only when named with
+# TIKTOK_ASSETS_DETECTOR_MODEL (the yolo_world resource's `detector_model`).
+OPT_IN_FAMILIES = ("detector",)
 SOURCE_PREFIXES = ("pypi:", "demucs:", "ultralytics:")  # anything else is a Hugging Face repository id
 UNPINNED_REVISIONS = ("", "main", "master", "latest")
 HUB_COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -104,6 +107,8 @@ def _check(entry: ModelEntry, path: Path) -> None:
         raise ValueError(f"{where} has unknown family {entry.family!r}")
     if not set(entry.presets) <= {"cpu", "gpu"}:
         raise ValueError(f"{where} has unknown presets {entry.presets}")
+    if entry.family in OPT_IN_FAMILIES and entry.presets:
+        raise ValueError(f"{where}: family {entry.family} is chosen explicitly, so no preset may name it")
     if not entry.license.strip():
         raise ValueError(f"{where} has no license")
     if entry.from_hub and not entry.pinned and entry.revision not in UNPINNED_REVISIONS:
