@@ -21,7 +21,7 @@ def contact_sheet_jpeg(paths: list[Path], thumb_width: int = 80, columns: int = 
         image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
         if image is None:
             continue
-        h = int(round(image.shape[0] * thumb_width / image.shape[1]))
+        h = max(1, round(image.shape[0] * thumb_width / image.shape[1]))  # a 4097x3 sliver is 1 px high
         thumbs.append(cv2.resize(image, (thumb_width, h), interpolation=cv2.INTER_AREA))
     if not thumbs:
         return b""
