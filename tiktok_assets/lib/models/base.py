@@ -7,6 +7,7 @@ is missing and the command that fetches it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -75,18 +76,24 @@ def resolve_weights(name: str, model: str, models_dir: Path | None = None) -> Pa
     for path in candidates:
         if path.exists() and (path.is_file() or any(path.iterdir())):
             return path
-    if "/" in model and not model.startswith((".", "/")):
-        try:
-            from huggingface_hub import snapshot_download
+    if "/" in model and not model.startswith((".", "/")) and _in_hub_cache(model):
+        from huggingface_hub import snapshot_download
 
+        with contextlib.suppress(Exception):  # any miss in the cache means "not available"
             return Path(snapshot_download(model, local_files_only=True))
-        except Exception:  # noqa: BLE001 - any miss in the cache means "not available"
-            pass
     raise ModelUnavailableError(
         f"Model '{name}' ({model}) is not available locally (looked in {(models_dir / name).resolve()} and the "
         f"Hugging Face cache). Fetch it with `{pull_hint(name)}`, or set the resource's `model` to a "
         f"local folder."
     )
+
+
+def _in_hub_cache(model: str) -> bool:
+    """The hub cache has a folder for ``model`` (checked before importing huggingface_hub, which
+    takes most of a second: definitions load resolves every model)."""
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    return (Path(hub) / f"models--{model.replace('/', '--')}").is_dir()
 
 
 @dataclass
