@@ -18,10 +18,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tiktok_assets.lib import samples
-from tiktok_assets.lib.audio import extract_wav
+from tiktok_assets.lib.audio import extract_wav, load_wav, write_wav
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -94,6 +95,49 @@ def build_clip(root: Path, name: str) -> AudioClip:
     if clip.has_audio:
         extract_wav(video, wav)
     return AudioClip(video, wav, clip)
+
+
+def band_music(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarray:
+    """A generated pop loop at 120 bpm, float32 mono: kick drum, hi-hat, a sawtooth bass and a chord pad
+    over four chords (Am F C G), the parts background music has (lib.samples' music is one arpeggio)."""
+    t = np.arange(round(seconds * rate)) / rate
+    beat = 0.5
+    since_beat, since_half = t % beat, t % (beat / 2)
+    chords = [(110.0, (220.0, 277.18, 329.63)), (87.31, (174.61, 220.0, 261.63)),
+              (130.81, (261.63, 329.63, 392.0)), (98.0, (196.0, 246.94, 293.66))]
+    bar = (t // (4 * beat)).astype(int) % len(chords)
+    out = np.zeros_like(t)
+    for index, (bass, notes) in enumerate(chords):
+        on = bar == index
+        out[on] += 0.3 * (2 * ((t[on] * bass) % 1.0) - 1) * np.exp(-3 * since_beat[on])
+        for f in notes:
+            out[on] += 0.08 * sum(a * np.sin(2 * np.pi * k * f * t[on]) for k, a in ((1, 1.0), (2, 0.4), (3, 0.2)))
+    out += 0.6 * np.sin(2 * np.pi * (50 + 80 * np.exp(-30 * since_beat)) * since_beat) * np.exp(-12 * since_beat)
+    hiss = np.diff(np.random.default_rng(seed).standard_normal(t.size), prepend=0.0)
+    out += 0.15 * hiss * np.exp(-40 * since_half)
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SpeechMusicMix:
+    """espeak speech and generated music mixed at 0 dB into a 16 kHz mono WAV (what audio_wav is),
+    with the two parts as they went into the mix."""
+
+    wav: Path
+    speech: np.ndarray
+    music: np.ndarray
+
+
+@functools.cache
+def build_speech_music_mix(root: Path) -> SpeechMusicMix:
+    speech = load_wav(espeak_wav(samples.SPEECH_EN, root / "mix_speech.wav"))
+    music = band_music(speech.size / 16_000)[: speech.size]
+    music *= np.sqrt(np.mean(speech**2) / np.mean(music**2))  # 0 dB: equal power
+    scale = 0.9 / float(np.abs(speech + music).max())
+    speech, music = speech * scale, music * scale
+    wav = root / "speech_music_0db.wav"
+    write_wav(wav, speech + music)
+    return SpeechMusicMix(wav, speech, music)
 
 
 @functools.cache
@@ -215,6 +259,24 @@ def speech_music_clip(audio_fixtures_root: Path) -> AudioClip:
 @pytest.fixture(scope="session")
 def no_audio_clip(audio_fixtures_root: Path) -> AudioClip:
     return build_clip(audio_fixtures_root, "no_audio")
+
+
+@pytest.fixture(scope="session")
+def speech_music_mix(audio_fixtures_root: Path) -> SpeechMusicMix:
+    return build_speech_music_mix(audio_fixtures_root)
+
+
+@pytest.fixture(scope="session")
+def spleeter_2stems() -> Path:
+    """The real Spleeter 2-stems weights in the project's models folder (scripts/install.sh pulls them);
+    the tests that need them are skipped, saying how to get them, where they are missing."""
+    from tiktok_assets.lib.models.spleeter import is_spleeter_folder
+
+    models = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR") or Path(__file__).parents[2] / "models")
+    folder = models / "spleeter-2stems"
+    if not is_spleeter_folder(folder):
+        pytest.skip(f"no Spleeter weights in {folder}: `tiktok-assets models pull spleeter-2stems`")
+    return folder.resolve()
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ Weights, as users get them:
   folder (``~/.cache/torch/hub/checkpoints``) works as is.
 
 ``separate`` streams the input through FFmpeg in blocks of ``block_s`` seconds (each run through
-``apply_model`` in ``segment_s`` pieces) and cross-fades block borders, so memory does not grow with
-the length of the audio. The two stems are written as **16 kHz mono** 16-bit WAVs (the rate the
-rest of the pipeline reads), atomically.
+``apply_model`` in ``segment_s`` pieces) and cross-fades block borders (``stems.separate_in_blocks``),
+so memory does not grow with the length of the audio. The two stems are written as **16 kHz mono**
+16-bit WAVs (the rate the rest of the pipeline reads), atomically.
 """
 
 from __future__ import annotations
@@ -21,35 +21,20 @@ import importlib.util
 import logging
 import math
 import os
-import subprocess
-import wave
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tiktok_assets.lib import atomic
-from tiktok_assets.lib.errors import ModelUnavailableError, VideoInputError
+from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
+from tiktok_assets.lib.models.stems import Stems, separate_in_blocks, to_out_rate
 
 log = logging.getLogger("tiktok_assets.models.demucs")
 
-OUT_RATE = 16_000
 VOCALS = "vocals"
-
-
-@dataclass(frozen=True)
-class Stems:
-    vocals_path: str
-    no_vocals_path: str
-    sample_rate: int
-    seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -228,63 +213,36 @@ def separate(
     """Split ``wav_path`` (any file FFmpeg decodes) into ``vocals.wav`` and ``no_vocals.wav``
     (sum of the other sources) in ``out_dir``, 16 kHz mono. ``segment_s``: the model's window
     (default and maximum: the model's own); ``block_s``: audio held in memory at once."""
-    import torch
-
     if VOCALS not in model.sources:
         raise ValueError(f"model sources {model.sources} have no {VOCALS!r}")
-    out_dir = Path(out_dir)
-    sr, channels = model.samplerate, model.audio_channels
-    segment = min(segment_s or model.max_segment_s, model.max_segment_s)
-    unit_in, unit_out = sr // math.gcd(sr, OUT_RATE), OUT_RATE // math.gcd(sr, OUT_RATE)
-    overlap = max(1, round(overlap_s * sr / unit_in)) * unit_in
-    block = max(overlap * 2, round(block_s * sr / unit_in) * unit_in)
-    overlap_out = overlap // unit_in * unit_out
-    fade = np.linspace(0.0, 1.0, overlap_out, dtype=np.float32)
-    vocal_idx = model.sources.index(VOCALS)
-    run_device = resolve_device(device) if device else model.device
-
-    written = 0
-    with ExitStack() as stack:
-        writers = {}
-        for stem in ("vocals", "no_vocals"):
-            tmp = stack.enter_context(atomic.atomic_path(out_dir / f"{stem}.wav"))
-            wf = stack.enter_context(wave.open(str(tmp), "wb"))
-            wf.setnchannels(1)
-            wf.setsampwidth(2)
-            wf.setframerate(OUT_RATE)
-            writers[stem] = wf
-        tails: dict[str, np.ndarray] | None = None
-        carry = np.zeros((channels, 0), dtype=np.float32)
-        for new, last in _read_blocks(wav_path, sr, channels, block - overlap):
-            chunk = np.concatenate([carry, new], axis=1)
-            if chunk.shape[1] == 0:
-                break
-            mix = torch.from_numpy(chunk)
-            ref = mix.mean(0)
-            mean, std = ref.mean(), ref.std().clamp_min(1e-8)  # demucs' own normalisation
-            with torch.no_grad():
-                est = _apply(model, ((mix - mean) / std)[None], run_device, segment)[0] * std + mean
-            vocals = est[vocal_idx]
-            rest = est.sum(0) - vocals
-            stems = {"vocals": _to_out(vocals, sr), "no_vocals": _to_out(rest, sr)}
-            expected = round(chunk.shape[1] * OUT_RATE / sr)
-            stems = {k: _fit(v, expected) for k, v in stems.items()}
-            head = overlap_out if tails is not None else 0
-            for k, v in stems.items():
-                if tails is not None:
-                    n = min(head, v.size)
-                    v[:n] = tails[k][:n] * (1 - fade[:n]) + v[:n] * fade[:n]
-            keep = expected if last else max(expected - overlap_out, 0)
-            for k, v in stems.items():
-                _write(writers[k], v[:keep])
-            written += keep
-            tails = {k: v[keep:].copy() for k, v in stems.items()}
-            carry = chunk[:, -overlap:] if not last else carry
-            if last:
-                break
-    return Stems(
-        str(out_dir / "vocals.wav"), str(out_dir / "no_vocals.wav"), OUT_RATE, round(written / OUT_RATE, 3)
+    return separate_in_blocks(
+        wav_path,
+        out_dir,
+        model.samplerate,
+        model.audio_channels,
+        lambda chunk: separate_waveform(model, chunk, device, segment_s),
+        block_s,
+        overlap_s,
     )
+
+
+def separate_waveform(
+    model: LoadedDemucs, audio: np.ndarray, device: str | None = None, segment_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(channels, n) float32 at the model's rate -> (vocals, the other sources summed), each mono
+    float32 at 16 kHz."""
+    import torch
+
+    segment = min(segment_s or model.max_segment_s, model.max_segment_s)
+    run_device = resolve_device(device) if device else model.device
+    mix = torch.from_numpy(audio)
+    ref = mix.mean(0)
+    mean, std = ref.mean(), ref.std().clamp_min(1e-8)  # demucs' own normalisation
+    with torch.no_grad():
+        est = _apply(model, ((mix - mean) / std)[None], run_device, segment)[0] * std + mean
+    vocals = est[model.sources.index(VOCALS)]
+    rest = est.sum(0) - vocals
+    return to_out_rate(vocals.mean(0), model.samplerate), to_out_rate(rest.mean(0), model.samplerate)
 
 
 def _apply(model: LoadedDemucs, mix: Any, device: str, segment: float) -> Any:
@@ -300,71 +258,6 @@ def _apply(model: LoadedDemucs, mix: Any, device: str, segment: float) -> Any:
         segment=None if math.isinf(segment) else segment,
         progress=False,
     )
-
-
-def _to_out(stem: Any, sr: int) -> np.ndarray:
-    """(channels, n) at the model rate -> mono float32 at 16 kHz."""
-    import julius
-
-    mono = stem.mean(0)
-    if sr != OUT_RATE:
-        mono = julius.resample_frac(mono, sr, OUT_RATE)
-    return mono.cpu().numpy().astype(np.float32)
-
-
-def _fit(samples: np.ndarray, length: int) -> np.ndarray:
-    if samples.size >= length:
-        return samples[:length].copy()
-    return np.pad(samples, (0, length - samples.size))
-
-
-def _write(wf: wave.Wave_write, samples: np.ndarray) -> None:
-    wf.writeframes((np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
-
-
-def _read_blocks(path: str | Path, sr: int, channels: int, block: int):
-    """Yield ``(samples (channels, n), is_last)`` blocks of at most ``block`` frames from FFmpeg."""
-    if not Path(path).is_file():
-        raise VideoInputError(f"audio file {path} does not exist")
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        "0:a:0",
-        "-ac",
-        str(channels),
-        "-ar",
-        str(sr),
-        "-f",
-        "f32le",
-        "-",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    frame_bytes = 4 * channels
-    try:
-        assert proc.stdout is not None
-        pending = proc.stdout.read(block * frame_bytes)
-        while True:
-            following = proc.stdout.read(block * frame_bytes) if pending else b""
-            data = np.frombuffer(pending[: len(pending) // frame_bytes * frame_bytes], dtype="<f4")
-            yield data.reshape(-1, channels).T.copy(), not following
-            if not following:
-                break
-            pending = following
-    finally:
-        if proc.stdout:
-            proc.stdout.close()
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if (
-            proc.wait() != 0
-            and "does not contain any stream" not in stderr
-            and "matches no streams" not in stderr
-        ):
-            raise VideoInputError(f"audio cannot be decoded: {stderr.strip().splitlines()[-1:] or '?'}")
 
 
 def describe(model: LoadedDemucs) -> dict[str, Any]:
