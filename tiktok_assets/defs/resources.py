@@ -66,4 +66,21 @@ def resources() -> dg.Definitions:
                                      "catalogue": CatalogueResource(
                                          taxonomy_path=os.environ.get("TIKTOK_ASSETS_TAXONOMY", ""),
                                          vocabulary_path=os.environ.get("TIKTOK_ASSETS_VOCABULARY", ""))},
-                          executor=dg.in_process_executor)
+                          executor=executor())
+
+
+EXECUTOR_ENV = "TIKTOK_ASSETS_EXECUTOR"
+
+
+def executor() -> dg.ExecutorDefinition:
+    """``in_process`` (default): one process per run (README: "Executor"). ``k8s``: on Kubernetes, each step
+    in a pod of its own (dagster-k8s's k8s_job_executor), so that only the model stages' pods ask for a GPU
+    (their ``dagster-k8s/config`` tags, defs/video_stage.py); a model loads once per step, not per run."""
+    choice = os.environ.get(EXECUTOR_ENV, "in_process").strip().lower()
+    if choice == "in_process":
+        return dg.in_process_executor
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor  # the `deploy` extra
+
+        return k8s_job_executor
+    raise ValueError(f"{EXECUTOR_ENV}={choice!r}: expected in_process or k8s")

@@ -24,7 +24,7 @@ from typing import Any
 
 import dagster as dg
 
-from tiktok_assets.defs.batching import video_backfill_policy
+from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import ModelResource, model_resources
 from tiktok_assets.defs.partitions import videos_partitions
 from tiktok_assets.lib.errors import ModelUnavailableError
@@ -49,6 +49,10 @@ from tiktok_assets.lib.table import PIPELINE_VERSION
 StageFn = Callable[[str, VideoLayout], Mapping[str, Any]]
 StageEvent = dg.MaterializeResult | dg.AssetCheckEvaluation
 VIDEO_CHECK = "video_ok"
+# On Kubernetes with the k8s_job_executor (TIKTOK_ASSETS_EXECUTOR=k8s, docker/helm/values.yaml) each step is a
+# pod: the steps of the `gpu` pool (model stages) ask for one GPU, every other step runs on CPU nodes.
+K8S_CONFIG_TAG = "dagster-k8s/config"
+GPU_K8S_CONFIG = {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}
 _CHECK_DESCRIPTION = (
     "This video's stage finished without a data error. Fails with the error for a bad video (or when a "
     "stage it requires failed); fails as a warning when the stage could not run here (model not installed)."
@@ -80,6 +84,7 @@ def video_stage(
         backfill_policy=video_backfill_policy,
         can_subset=True,  # makes the check output optional: its results are logged per partition
         pool=pool,
+        op_tags={K8S_CONFIG_TAG: GPU_K8S_CONFIG} if pool == GPU_POOL else None,
     )
     return decorate
 
