@@ -1,7 +1,8 @@
 """The pipeline on a production-shaped instance: run, event-log and schedule storage in PostgreSQL
 (dagster-postgres), the code location served by a gRPC code server and a real ``dagster-daemon``.
 
-A throwaway PostgreSQL cluster (tiktok_assets_tests/postgres.py) holds everything. Two tiny clips land in
+A throwaway PostgreSQL cluster (tiktok_assets_tests/postgres.py) holds everything, reached through the
+storage block of docker/dagster.yaml (the production one) with its DAGSTER_PG_* variables. Two tiny clips land in
 the watched folder; the daemon's sensor tick makes them partitions and queues one batch run over both; a
 backfill of the first one (``dagster job backfill``, as from the UI) queues another; the daemon's run queue
 launches both through the code server (run worker processes, not this process), side by side; the table
@@ -32,16 +33,18 @@ from tiktok_assets_tests.postgres import postgres_bin_dir, throwaway_postgres
 from tiktok_assets_tests.services import Services, free_port, port_open
 
 PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
+PRODUCTION_YAML = Path(__file__).parents[2] / "docker" / "dagster.yaml"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 LOCATION = "tiktok_assets"
 
 pytestmark = pytest.mark.slow
 
 
-def _instance_yaml(storage: dict) -> dict:
-    """The project's dagster.yaml with PostgreSQL storage and a quicker run queue."""
+def _instance_yaml() -> dict:
+    """The project's dagster.yaml with the production storage block (docker/dagster.yaml: PostgreSQL, its
+    settings from DAGSTER_PG_* variables) and a quicker run queue."""
     settings = yaml.safe_load(PROJECT_YAML.read_text())
-    settings["storage"] = storage
+    settings["storage"] = yaml.safe_load(PRODUCTION_YAML.read_text())["storage"]
     settings["run_queue"] = {"dequeue_interval_seconds": 1}
     return settings
 
@@ -50,7 +53,7 @@ def _table_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return [r for r in instance.get_runs(dg.RunsFilter(job_name="feature_table")) if r.status in FINISHED]
 
 
-def test_sensor_backfill_and_table_on_postgres(tmp_path: Path) -> None:
+def test_sensor_backfill_and_table_on_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if postgres_bin_dir() is None:
         pytest.skip(
             "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run installs it)"
@@ -71,7 +74,16 @@ def test_sensor_backfill_and_table_on_postgres(tmp_path: Path) -> None:
         os.utime(clip, (old, old))
 
     with throwaway_postgres() as pg:
-        (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_yaml(pg.storage_config())))
+        pg_env = {
+            "DAGSTER_PG_HOST": pg.host,
+            "DAGSTER_PG_PORT": str(pg.port),
+            "DAGSTER_PG_USER": pg.username,
+            "DAGSTER_PG_PASSWORD": pg.password,
+            "DAGSTER_PG_DB": pg.db_name,
+        }
+        for name, value in pg_env.items():  # for this process's instance and the services' (os.environ)
+            monkeypatch.setenv(name, value)
+        (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_yaml()))
         port = free_port()
         workspace = tmp_path / "workspace.yaml"
         server = {"host": "127.0.0.1", "port": port, "location_name": LOCATION}
