@@ -2,8 +2,8 @@
 (dagster-postgres), the code location served by a gRPC code server and a real ``dagster-daemon``.
 
 A throwaway PostgreSQL cluster (tiktok_assets_tests/postgres.py) holds everything, reached through the
-storage block of docker/dagster.yaml (the production one) with its DAGSTER_PG_* variables. Two tiny clips land in
-the watched folder; the daemon's sensor tick makes them partitions and queues one batch run over both; a
+storage block of docker/dagster.yaml (the production one) with its DAGSTER_PG_* variables. Two tiny clips
+land in the watched folder; the daemon's sensor tick makes them partitions and queues one batch run over both; a
 backfill of the first one (``dagster job backfill``, as from the UI) queues another; the daemon's run queue
 launches both through the code server (run worker processes, not this process), side by side; the table
 sensor then rewrites the table. Everything is read back from PostgreSQL afterwards: partitions, sensor
