@@ -3,10 +3,10 @@
 
 A throwaway PostgreSQL cluster (tiktok_assets_tests/postgres.py) holds everything, reached through the
 storage block of docker/dagster.yaml (the production one) with its DAGSTER_PG_* variables. Two tiny clips
-land in the watched folder; the daemon's sensor tick makes them partitions and queues one batch run over both; a
-backfill of the first one (``dagster job backfill``, as from the UI) queues another; the daemon's run queue
-launches both through the code server (run worker processes, not this process), side by side; the table
-sensor then rewrites the table. Everything is read back from PostgreSQL afterwards: partitions, sensor
+land in the watched folder; the daemon's sensor tick makes them partitions and queues one batch run over
+both; a backfill of the first one (``dagster job backfill``, as from the UI) queues another; the daemon's
+run queue launches both through the code server (run worker processes, not this process), side by side; the
+table sensor then rewrites the table. Everything is read back from PostgreSQL afterwards: partitions, sensor
 ticks, each run's queue events, each stage's per-partition materializations and ``video_ok`` checks.
 
 No model weights are given, so the model stages are ``unavailable`` (rows ``partial``): what is tested
