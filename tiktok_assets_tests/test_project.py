@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiktok_assets.lib.schema import markdown_table
+from tiktok_assets.lib.schema import CLIP_EMBEDDING_DIM, COLUMNS, markdown_table
 from tiktok_assets_tests.conftest import copy_clip
 
 ROOT = Path(__file__).parents[1]
@@ -23,6 +23,21 @@ def _run(*cmd: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_readme_documents_the_schema():
     readme = (ROOT / "README.md").read_text()
     assert markdown_table() in readme, "run scripts/update_readme_schema.py"
+
+
+def test_the_table_schema_is_on_the_asset_definition():
+    """The UI shows the declared columns and types before anything is materialized."""
+    import dagster as dg
+
+    from tiktok_assets.defs.assets.table import video_features
+
+    schema = video_features.specs_by_key[dg.AssetKey("video_features")].metadata["dagster/column_schema"]
+    assert isinstance(schema, dg.TableSchema)
+    assert [(c.name, c.type) for c in schema.columns] == [(c.name, c.type_name) for c in COLUMNS]
+    types = {c.name: c.type for c in schema.columns}
+    assert types["clip_embedding"] == f"fixed_size_list<float32, {CLIP_EMBEDDING_DIM}>"
+    assert types["kept_frame_timestamps"] == "list<float64>" and types["width"] == "int64"
+    assert not types["video_key"].startswith("list") and schema.columns[0].constraints.unique
 
 
 def test_definitions_validate_and_dg_check():

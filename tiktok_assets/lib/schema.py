@@ -1,17 +1,71 @@
-"""The feature table's schema: one row per video. The single source for the README table, the
-Dagster column schema and the validation check."""
+"""The feature table's schema: one row per video. The single source for the Parquet schema (declared,
+never inferred from the rows), the CSV's types, the README table, the Dagster column schema and the
+validation check.
+
+Scalar columns are ``string``, ``int64``, ``float64`` or ``bool`` (pandas: ``string``, ``Int64``,
+``Float64``, ``boolean``); lists and records are Arrow list / struct columns in Parquet and JSON text in
+the CSV (which has no lists). A missing value is null everywhere (pandas ``<NA>``); a string column never
+holds ``""`` and an empty list means "ran, found nothing".
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+import pyarrow as pa
+
+# The width of the mean CLIP embedding. Declared, not taken from the rows, so the Parquet schema is the
+# same when no video has an embedding yet: 512 is CLIP ViT-B-32's width, the model the project ships, and
+# the width YOLO-World's class prompts need from the same text encoder (see DESIGN.md). A CLIP model of
+# another width is refused when the table is built (the row says so).
+CLIP_EMBEDDING_DIM = 512
+
+SCALAR_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "Int64": pa.int64(), "Float64": pa.float64(), "boolean": pa.bool_(),
+}
+SPEECH_SEGMENT = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("confidence", pa.float64())])
+OBJECT_COUNT = pa.struct([("label", pa.string()), ("frames", pa.int64())])
+BOX = pa.struct([("x", pa.int64()), ("y", pa.int64()), ("w", pa.int64()), ("h", pa.int64())])
+SECONDS_LIST = pa.list_(pa.float64())
+EMBEDDING = pa.list_(pa.float32(), CLIP_EMBEDDING_DIM)
+
+
+def type_name(arrow_type: pa.DataType) -> str:
+    """A short, exact name: ``float64``, ``list<float64>``, ``struct<x: int64, ...>``,
+    ``fixed_size_list<float32, 512>``."""
+    if pa.types.is_fixed_size_list(arrow_type):
+        return f"fixed_size_list<{type_name(arrow_type.value_type)}, {arrow_type.list_size}>"
+    if pa.types.is_list(arrow_type):
+        return f"list<{type_name(arrow_type.value_type)}>"
+    if pa.types.is_struct(arrow_type):
+        return "struct<" + ", ".join(f"{f.name}: {type_name(f.type)}" for f in arrow_type) + ">"
+    return {"double": "float64", "float": "float32"}.get(str(arrow_type), str(arrow_type))
+
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    dtype: str  # pandas dtype: string, Int64, Float64, boolean, object (lists; Parquet only)
+    dtype: str | pa.DataType  # a scalar's pandas dtype (string, Int64, Float64, boolean), or a list/struct type
     description: str
     csv: bool = True  # False: Parquet only (e.g. embeddings)
+
+    @property
+    def nested(self) -> bool:
+        """A list or struct: Arrow-typed in Parquet, JSON text in the CSV."""
+        return isinstance(self.dtype, pa.DataType)
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return self.dtype if isinstance(self.dtype, pa.DataType) else SCALAR_TYPES[self.dtype]
+
+    @property
+    def pandas_dtype(self) -> str | pd.ArrowDtype:
+        return pd.ArrowDtype(self.dtype) if isinstance(self.dtype, pa.DataType) else self.dtype
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.arrow_type)
 
 
 STAGES: list[str] = [
@@ -77,15 +131,16 @@ COLUMNS: list[Column] = [
     Column("audio_rms_dbfs", "Float64", "Loudness of the 16 kHz mono track, RMS dBFS."),
     Column("speech_segment_count", "Int64", "Number of voice-activity segments."),
     Column("speech_seconds", "Float64", "Total duration of voice-activity segments, seconds."),
-    Column("speech_segments", "string", "Voice-activity segments as JSON [[start, end, confidence], ...]."),
+    Column("speech_segments", pa.list_(SPEECH_SEGMENT), "Voice-activity segments, seconds, with the VAD's "
+           "confidence."),
     Column("candidate_frame_count", "Int64", "Candidate frames extracted (I-frames, 1/s, speech highlights)."),
     Column("kept_frame_count", "Int64", "Frames kept after filtering."),
     Column("dropped_black_count", "Int64", "Frames dropped as black."),
     Column("dropped_blur_count", "Int64", "Frames dropped as blurred (relative to the video)."),
     Column("dropped_duplicate_count", "Int64", "Frames dropped as near-duplicates (SSIM above threshold)."),
-    Column("kept_frame_timestamps", "string", "Timestamps of kept frames as a JSON list, seconds."),
+    Column("kept_frame_timestamps", SECONDS_LIST, "Timestamps of the kept frames, seconds."),
     # frames: content box and shots (candidate_frames: frames_index.json and shots.json)
-    Column("content_box", "string", "Picture inside letterbox / pillarbox bars, `x,y,w,h` in display pixels."),
+    Column("content_box", BOX, "Picture inside letterbox / pillarbox bars, in display pixels."),
     Column("shot_count", "Int64", "Shots (hard cuts, fades and dissolves between them)."),
     Column("mean_shot_seconds", "Float64", "Mean shot length, seconds (duration / shots)."),
     Column("cuts_per_minute", "Float64", "Shot changes (cuts, fades, dissolves) per minute."),
@@ -102,12 +157,14 @@ COLUMNS: list[Column] = [
     Column("music_title", "string", "Song title when Shazam matched."),
     Column("music_artist", "string", "Artist when Shazam matched."),
     Column("audio_fingerprint", "string", "Short id of the Chromaprint fingerprint: equal ids = identical soundtrack."),
-    Column("objects_top", "string", "Most frequent YOLO-World objects as `label:frames;...` (frames a label is in)."),
+    Column("objects_top", pa.list_(OBJECT_COUNT), "Most frequent detected objects (up to 5) with the number "
+           "of kept frames each label is in."),
     Column("product_frame_ratio", "Float64", "Share of kept frames with a product detection above the confidence."),
     Column("representative_frame_count", "Int64", "Representative frames picked: clamp(round(sqrt(kept)), 2, 5)."),
-    Column("representative_timestamps", "string", "Timestamps of the representative frames as a JSON list, seconds."),
-    Column("captions", "string", "BLIP captions of the representative frames as a JSON list."),
-    Column("clip_embedding", "object", "Mean CLIP image embedding of the kept frames (list of floats).", csv=False),
+    Column("representative_timestamps", SECONDS_LIST, "Timestamps of the representative frames, seconds."),
+    Column("captions", pa.list_(pa.string()), "BLIP captions of the representative frames, in time order."),
+    Column("clip_embedding", EMBEDDING, "Mean CLIP image embedding of the kept frames (CLIP ViT-B-32 width; "
+           "DuckDB reads it as FLOAT[]).", csv=False),
     Column("video_description", "string", "Vision-language model description of the video."),
     Column("category_l1", "string", "Product category, taxonomy level 1."),
     Column("category_l2", "string", "Product category, taxonomy level 2."),
@@ -122,12 +179,27 @@ COLUMNS: list[Column] = [
 ]
 
 
+REQUIRED = ("video_key", "status")  # never null
+UNIQUE = "video_key"
+
+
 def column_names(csv_only: bool = False) -> list[str]:
     return [c.name for c in COLUMNS if c.csv or not csv_only]
+
+
+def arrow_schema(csv_only: bool = False) -> pa.Schema:
+    """The table's declared Arrow schema: what the Parquet file always holds, whatever the rows."""
+    return pa.schema([pa.field(c.name, c.arrow_type, nullable=True) for c in COLUMNS if c.csv or not csv_only])
+
+
+def _where(column: Column) -> str:
+    if not column.csv:
+        return " (Parquet only)"
+    return " (JSON in the CSV)" if column.nested else ""
 
 
 def markdown_table() -> str:
     """The schema as a Markdown table (kept in README.md; a test checks they agree)."""
     lines = ["| column | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{c.name}` | {c.dtype}{'' if c.csv else ' (Parquet only)'} | {c.description} |" for c in COLUMNS]
+    lines += [f"| `{c.name}` | `{c.type_name}`{_where(c)} | {c.description} |" for c in COLUMNS]
     return "\n".join(lines)

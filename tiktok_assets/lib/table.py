@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.lib import atomic
+from tiktok_assets.lib import atomic, table_io
 from tiktok_assets.lib.audio_analysis import feature_columns
 from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.registry import RegisteredVideo
-from tiktok_assets.lib.schema import COLUMNS, MODEL_COLUMNS, STAGES
+from tiktok_assets.lib.schema import CLIP_EMBEDDING_DIM, MODEL_COLUMNS, STAGES
 from tiktok_assets.lib.status import DISABLED, FAILED, OK, SKIPPED, UNAVAILABLE, read_status, stage_done
 
 PIPELINE_VERSION = version("tiktok-assets")
@@ -66,7 +66,7 @@ def speech_columns(video: VideoLayout) -> Row:
     return {
         "speech_segment_count": len(segments),
         "speech_seconds": round(sum(s["end"] - s["start"] for s in segments), 3),
-        "speech_segments": json.dumps([[s["start"], s["end"], s["confidence"]] for s in segments]),
+        "speech_segments": [{"start": s["start"], "end": s["end"], "confidence": s["confidence"]} for s in segments],
     }
 
 
@@ -81,7 +81,7 @@ def frame_columns(video: VideoLayout) -> Row:
         "dropped_black_count": counts["dropped_black"],
         "dropped_blur_count": counts["dropped_blur"],
         "dropped_duplicate_count": counts["dropped_duplicate"],
-        "kept_frame_timestamps": json.dumps([v["time"] for v in result["kept"]]),
+        "kept_frame_timestamps": [v["time"] for v in result["kept"]],
     }
 
 
@@ -90,7 +90,7 @@ def shot_columns(video: VideoLayout) -> Row:
     row: Row = {}
     box = _result(video, "candidate_frames", video.frames_index_json).get("content_box")
     if box:
-        row["content_box"] = f"{box['x']},{box['y']},{box['w']},{box['h']}"
+        row["content_box"] = {k: box[k] for k in ("x", "y", "w", "h")}
     shots = _result(video, "candidate_frames", video.shots_json)
     if shots:
         row.update({k: shots[k] for k in ("shot_count", "mean_shot_seconds", "cuts_per_minute")})
@@ -120,24 +120,34 @@ def audio_analysis_columns(video: VideoLayout) -> Row:
     return row
 
 
+def mean_embedding(path: Path) -> list[float] | None:
+    """The mean CLIP embedding as float32 values, of the declared width (None when there is none)."""
+    if not path.exists():
+        return None
+    values = np.load(path).astype(np.float32).ravel()
+    if values.size != CLIP_EMBEDDING_DIM:
+        raise ValueError(f"{path.name} has {values.size} values; the table declares clip_embedding with "
+                         f"{CLIP_EMBEDDING_DIM} (CLIP ViT-B-32): use a CLIP model of that width")
+    return values.tolist()
+
+
 def vision_columns(video: VideoLayout) -> Row:
     """Feature-table columns of the visual stages, from their files (absent stage = empty columns)."""
     row: Row = {}
     objects = _result(video, "frame_objects", video.frame_objects_json)
     if objects.get("detector_ran"):
         counts = objects["objects"]["counts"]
-        row["objects_top"] = ";".join(f"{k}:{v}" for k, v in list(counts.items())[:5])
+        row["objects_top"] = [{"label": k, "frames": v} for k, v in list(counts.items())[:5]]
         frames = objects["frames"]
         row["product_frame_ratio"] = round(sum(f["product_frame"] for f in frames) / len(frames), 4) if frames else 0.0
     reps = _result(video, "representative_frames", video.representative_dir / "representative_timestamps.json")
     if reps:
         row["representative_frame_count"] = len(reps["frames"])
-        row["representative_timestamps"] = json.dumps([r["time"] for r in reps["frames"]])
-        mean = video.vision_dir / "mean_embedding.npy"
-        row["clip_embedding"] = np.load(mean).astype(float).round(6).tolist() if mean.exists() else None
+        row["representative_timestamps"] = [r["time"] for r in reps["frames"]]
+        row["clip_embedding"] = mean_embedding(video.vision_dir / "mean_embedding.npy")
     features = _result(video, "frame_features", video.frame_features_json)
     if features:
-        row["captions"] = json.dumps([f["caption"] for f in features["frames"]], ensure_ascii=False)
+        row["captions"] = [f["caption"] for f in features["frames"]]
     u = _result(video, "video_understanding", video.understanding_json)
     if u:
         row["video_description"] = u.get("description")
@@ -211,17 +221,13 @@ def build_row(layout: DataLayout, entry: RegisteredVideo, stages: list[str] = ST
 
 
 def build_table(layout: DataLayout, entries: list[RegisteredVideo]) -> pd.DataFrame:
-    rows = [build_row(layout, e) for e in sorted(entries, key=lambda e: e.key)]
-    frame = pd.DataFrame(rows, columns=[c.name for c in COLUMNS])
-    for column in COLUMNS:
-        frame[column.name] = frame[column.name].astype(column.dtype)
-    return frame
+    """One row per video, of the declared types (what :func:`table_io.load_features` reads back)."""
+    return table_io.frame_of_rows([build_row(layout, e) for e in sorted(entries, key=lambda e: e.key)])
 
 
 def write_table(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
-    """CSV (no Parquet-only columns) and Parquet (same folder), replaced together as one pair."""
+    """Parquet (declared schema) and CSV (no Parquet-only columns, lists as JSON), replaced together."""
     assert csv_path.parent == parquet_path.parent, "the table's CSV and Parquet live side by side"
-    csv_columns = [c.name for c in COLUMNS if c.csv]
     with atomic.atomic_file_set(csv_path.parent, TABLE_SET, [parquet_path.name, csv_path.name]) as folder:
-        frame.to_parquet(folder / parquet_path.name, index=False)
-        frame[csv_columns].to_csv(folder / csv_path.name, index=False)
+        table_io.write_parquet(frame, folder / parquet_path.name)
+        table_io.csv_frame(frame).to_csv(folder / csv_path.name, index=False)

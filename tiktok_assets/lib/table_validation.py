@@ -1,11 +1,16 @@
-"""Validation of the written feature table with pandera, built from the documented schema."""
+"""Validation of the written feature table: the Parquet file's Arrow schema is the declared one, and
+the rows pass a pandera schema built from the same declaration."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.parquet as pq
 
-from tiktok_assets.lib.schema import COLUMNS
+from tiktok_assets.lib.schema import COLUMNS, REQUIRED, UNIQUE, arrow_schema
+from tiktok_assets.lib.table_io import load_features
 
 STATUSES = ["ok", "partial", "failed", "incomplete", "source_missing"]
 _NON_NEGATIVE = {"duration_s", "file_size_bytes", "frame_count", "speech_seconds", "candidate_frame_count",
@@ -21,8 +26,7 @@ def table_schema() -> pa.DataFrameSchema:
         if c.name == "status":
             checks.append(pa.Check.isin(STATUSES))
         columns[c.name] = pa.Column(
-            None if c.dtype == "object" else c.dtype, checks=checks, nullable=c.name not in ("video_key", "status"),
-            unique=c.name == "video_key",
+            c.pandas_dtype, checks=checks, nullable=c.name not in REQUIRED, unique=c.name == UNIQUE,
         )
     return pa.DataFrameSchema(columns, strict=True, ordered=True)
 
@@ -39,6 +43,27 @@ def validate_table(parquet: pd.DataFrame, csv: pd.DataFrame) -> list[str]:
     expected_csv = [c.name for c in COLUMNS if c.csv]
     if list(csv.columns) != expected_csv:
         problems.append("CSV columns differ from the schema")
+    elif not csv.equals(parquet[expected_csv]):
+        problems.append("CSV and Parquet hold different values")
     if parquet["status"].eq("failed").any() and parquet.loc[parquet["status"] == "failed", "error"].isna().any():
         problems.append("a failed video has no error message")
+    strings = [c.name for c in COLUMNS if c.dtype == "string"]
+    blank = [n for n in strings if parquet[n].str.strip().eq("").any()]
+    if blank:
+        problems.append(f"empty strings (missing is null): {blank}")
     return problems
+
+
+def validate_files(parquet_path: Path, csv_path: Path) -> list[str]:
+    """Problems of the table as written (empty when valid)."""
+    written = pq.read_schema(parquet_path).remove_metadata()
+    declared = arrow_schema()
+    if not written.equals(declared):
+        differ = [f"{f.name}: {f.type} (declared {declared.field(f.name).type})" for f in written
+                  if f.name in declared.names and f.type != declared.field(f.name).type]
+        return [f"Parquet schema is not the declared one: {differ or written.names}"]
+    try:
+        parquet, csv = load_features(parquet_path), load_features(csv_path)
+    except (ValueError, OSError) as exc:  # pyarrow's errors are ValueErrors (ArrowInvalid, ...)
+        return [f"unreadable table: {exc}"]
+    return validate_table(parquet, csv)

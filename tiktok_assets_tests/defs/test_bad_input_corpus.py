@@ -23,7 +23,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from tiktok_assets import cli
+from tiktok_assets import cli, load_features
 from tiktok_assets.definitions import defs as load_defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
@@ -94,7 +94,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             tags={RANGE_START: partitions[0], RANGE_END: partitions[-1]})
             run_seconds = time.perf_counter() - started
-        table = pd.read_parquet(layout.table_parquet)
+        table = load_features(layout.table_parquet)  # lists as lists: cells compare with ==
         seconds = {name: _stage_seconds(layout, key) for name, key in keys.items()}
         run = CorpusRun(cases, keys, table, seconds, run_seconds, result.success, layout)
         _print_table(run)

@@ -1,15 +1,19 @@
 """The whole per-video pipeline through Dagster on good and bad inputs, and the feature table."""
 
-import json
 import os
+import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import tiktok_assets
 from tiktok_assets import cli
 from tiktok_assets.lib.keys import partition_key_for
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import COLUMNS
+from tiktok_assets.lib.table_validation import validate_files
 from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 
 ODD_NAME = "crème \"brûlée\" it's #1.mp4"
@@ -96,7 +100,7 @@ def test_table_has_one_row_per_video_with_errors_for_bad_inputs(pipeline_run):
 
 def test_good_videos_have_correct_features(pipeline_run):
     layout, keys, _ = pipeline_run
-    table = pd.read_parquet(layout.table_parquet).set_index("video_key")
+    table = tiktok_assets.load_features(layout.table_parquet).set_index("video_key")
     talk = table.loc["product_talk"]
     assert (talk["width"], talk["height"], talk["duration_s"]) == (1080, 1920, 12.0)
     assert talk["has_audio"] and talk["speech_segment_count"] >= 1
@@ -109,8 +113,8 @@ def test_good_videos_have_correct_features(pipeline_run):
     # vision models (tiny random weights, real code paths): structure, not content
     kept = talk["kept_frame_count"]
     assert talk["representative_frame_count"] == min(max(round(kept ** 0.5), 2), 5, kept)
-    assert len(json.loads(talk["captions"])) == talk["representative_frame_count"]
-    assert len(json.loads(talk["representative_timestamps"])) == talk["representative_frame_count"]
+    assert len(talk["captions"]) == talk["representative_frame_count"]
+    assert len(talk["representative_timestamps"]) == talk["representative_frame_count"]
     assert len(talk["clip_embedding"]) == 512
     assert talk["frame_objects_status"] == "ok" and talk["video_understanding_status"] in ("ok", "unparsable")
     reps = layout.video("product_talk").representative_dir
@@ -131,6 +135,37 @@ def test_good_videos_have_correct_features(pipeline_run):
     assert odd["file_name"] == ODD_NAME
     frames_dir = layout.video(keys[ODD_NAME]).frames_dir
     assert (frames_dir / "frames_index.json").exists() and list(frames_dir.glob("*.jpg"))
+
+
+def test_the_table_files_agree_and_the_readme_queries_run_on_them(pipeline_run, monkeypatch):
+    layout, keys, _ = pipeline_run
+    assert validate_files(layout.table_parquet, layout.table_csv) == []
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    queries = readme.split("<!-- queries:start -->")[1].split("<!-- queries:end -->")[0]
+    blocks = re.findall(r"```python\n(.*?)```", queries, re.DOTALL)
+    assert len(blocks) == 2  # pandas, then DuckDB
+    monkeypatch.chdir(layout.root.parent)  # the README's paths are data/...
+    assert layout.root.name == "data"
+    found: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), found)  # noqa: S102 - the README's own code
+    table = found["features"].set_index("video_key")
+    done = table[table["status"].isin(["ok", "partial"])]
+    assert len(table) == len(keys) and len(done) == 6
+    assert found["kept_frames"].to_dict() == {k: len(v) for k, v in done["kept_frame_timestamps"].items()}
+    assert found["kept_frames"].loc["product_talk"] == table.loc["product_talk", "kept_frame_count"]
+    assert found["captions"].loc["product_talk"].tolist() == table.loc["product_talk", "captions"]
+    assert found["embeddings"].shape == (table["clip_embedding"].notna().sum(), 512)
+    assert len(found["embeddings"]) >= 6
+    assert np.allclose(found["embeddings"][0], table["clip_embedding"].dropna().iloc[0])
+    per_category = found["per_category"]
+    assert per_category["videos"].sum() == len(done)
+    assert per_category["mean_duration_s"].mul(per_category["videos"]).sum() == pytest.approx(
+        done["duration_s"].sum())
+    caption_rows = found["caption_rows"]
+    assert len(caption_rows) == table["captions"].dropna().map(len).sum()
+    assert caption_rows.groupby("video_key")["kept_frames"].first().to_dict() == {
+        k: table.loc[k, "kept_frame_count"] for k in caption_rows["video_key"].unique()}
 
 
 def test_outputs_are_where_the_docs_say(pipeline_run):

@@ -7,11 +7,14 @@ from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.registry import RegisteredVideo
-from tiktok_assets.lib.schema import COLUMNS, STAGES
+from tiktok_assets.lib.schema import COLUMNS, REQUIRED, STAGES, UNIQUE
 from tiktok_assets.lib.table import build_table, write_table
 
+# The declared column schema, on the asset's definition: the UI shows it before any materialization.
 TABLE_SCHEMA = dg.TableSchema(
-    columns=[dg.TableColumn(c.name, c.dtype, description=c.description) for c in COLUMNS]
+    columns=[dg.TableColumn(c.name, c.type_name, description=c.description,
+                            constraints=dg.TableColumnConstraints(nullable=c.name not in REQUIRED, unique=c.name == UNIQUE))
+             for c in COLUMNS]
 )
 
 
@@ -31,6 +34,7 @@ def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list
     group_name="table",
     deps=STAGES,
     kinds={"pandas", "parquet", "csv"},
+    metadata={"dagster/column_schema": TABLE_SCHEMA},
     description="One row per registered video with every feature and a status/error/time per stage; "
     "data/video_features_results.csv and .parquet, replaced together. Rewritten after every run of "
     "per-video stages (feature_table_sensor), and at the end of a run that selects it.",
@@ -43,7 +47,6 @@ def video_features(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),
-            "dagster/column_schema": TABLE_SCHEMA,
             "csv": dg.MetadataValue.path(str(layout.table_csv)),
             "parquet": dg.MetadataValue.path(str(layout.table_parquet)),
             "status_counts": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
