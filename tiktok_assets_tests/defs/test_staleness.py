@@ -9,6 +9,7 @@ import sys
 import time
 
 import dagster as dg
+import pytest
 
 from tiktok_assets.definitions import defs
 from tiktok_assets.defs.assets.video_file import VIDEO_FILE, video_file
@@ -67,6 +68,7 @@ def _downstream(stage: str) -> set[str]:
     return found
 
 
+@pytest.mark.slow  # ten CLI processes, each loading the code location
 def test_replaced_file_and_model_switch_make_exactly_their_stages_stale(dagster_home, data_dir, model_env, tmp_path):
     """Runs and staleness checks go through the CLI in fresh processes, as a reloaded code location: the
     code versions are computed from the environment a process loads with."""
