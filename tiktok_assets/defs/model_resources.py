@@ -17,11 +17,12 @@ from typing import ClassVar
 import dagster as dg
 
 from tiktok_assets.lib.errors import ModelUnavailableError
-from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, MODEL_CACHE, resolve_weights
-from tiktok_assets.lib.models.manifest import default_model, load_manifest
+from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, MODEL_CACHE, resolve_preset, resolve_weights
+from tiktok_assets.lib.models.manifest import ModelEntry, default_model, load_manifest
 from tiktok_assets.lib.stage_plan import StagePlan, plan_stages
 
 MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
+SEPARATORS = ("spleeter", "demucs")  # the separation backends (the manifest's `format` of its separator models)
 CLOSED_SET_FAMILY = "detector"  # manifest family (and model cache family) of closed-set detectors
 
 
@@ -121,25 +122,78 @@ class WhisperResource(ModelResource):
 
 
 class DemucsResource(ModelResource):
-    """Demucs source separation (htdemucs: vocals / no_vocals). enabled=False skips separation and
-    transcription runs on the mix."""
+    """Vocal separation for audio_stems (vocals / no_vocals), with one of two backends: ``spleeter``
+    (Spleeter 2-stems, the cpu preset's default: fast on a CPU) or ``demucs`` (htdemucs, the gpu
+    preset's). ``separator`` picks the backend (empty: the preset's default model, or the backend of
+    ``model`` when that is set); ``model`` picks weights (a manifest name or a local folder), as for the
+    other resources. enabled=False skips separation and transcription runs on the mix. (The resource
+    key stays ``demucs``, its name before Spleeter came.)"""
 
-    family: ClassVar[str] = "demucs"
-    source_prefix: ClassVar[str] = "demucs:"
+    family: ClassVar[str] = "separator"
 
     enabled: bool = True
-    segment_s: float = 0.0  # 0 = the model's own segment length
+    separator: str = ""  # spleeter | demucs; empty = the preset's default
+    segment_s: float = 0.0  # demucs: 0 = the model's own segment length
+
+    def _entries(self) -> list[ModelEntry]:
+        manifest = self._models_dir() / "manifest.yaml"
+        return load_manifest(manifest) if manifest.exists() else []
+
+    def _ref(self) -> ModelRef:
+        if self.separator not in ("", *SEPARATORS):
+            raise ValueError(f"unknown separator {self.separator!r}: use one of {', '.join(SEPARATORS)}")
+        if self.model or not self.separator:
+            return super()._ref()
+        choices = [e for e in self._entries() if e.family == self.family and e.format == self.separator]
+        if not choices:
+            raise ValueError(f"separator {self.separator!r}: the manifest has no model for it; set `model`")
+        preferred = [e for e in choices if resolve_preset(self.preset or None) in e.presets]
+        return ModelRef((preferred or choices)[0].name, (preferred or choices)[0].source)
+
+    def backend(self, ref: ModelRef | None = None) -> str:
+        """``spleeter`` or ``demucs``: the manifest's format for a manifest model, else what the folder
+        holds (a Spleeter folder has vocals.ckpt and accompaniment.ckpt)."""
+        from tiktok_assets.lib.models.spleeter import is_spleeter_folder
+
+        ref = ref or self._ref()
+        formats = [e.format for e in self._entries() if e.name == ref.name and e.source == ref.model]
+        kind = formats[0] if formats else "spleeter" if is_spleeter_folder(Path(ref.model).expanduser()) else "demucs"
+        if self.separator and self.model and kind != self.separator:
+            raise ValueError(f"model {self.model!r} is a {kind} model, but separator is {self.separator!r}")
+        return kind
 
     def _weights(self, ref: ModelRef) -> Path:
+        if self.backend(ref) == "spleeter":
+            from tiktok_assets.lib.models.spleeter import spleeter_weights
+
+            return spleeter_weights(ref.name, ref.model, self._models_dir())
         from tiktok_assets.lib.models.demucs import demucs_weights
 
-        return demucs_weights(ref.name, ref.model.removeprefix(self.source_prefix), self._models_dir())
+        return demucs_weights(ref.name, ref.model.removeprefix("demucs:"), self._models_dir())
 
     def load(self):
+        ref = self._ref()
+        if self.backend(ref) == "spleeter":
+            from tiktok_assets.lib.models.spleeter import load_spleeter
+
+            return load_spleeter(self._weights(ref), device=self.device)
         from tiktok_assets.lib.models.demucs import load_demucs
 
-        ref = self._ref()
-        return load_demucs(self._weights(ref), device=self.device, name=ref.model.removeprefix(self.source_prefix))
+        return load_demucs(self._weights(ref), device=self.device, name=ref.model.removeprefix("demucs:"))
+
+    def separate(self, wav_path: Path, out_dir: Path):
+        """vocals.wav and no_vocals.wav (16 kHz mono) of ``wav_path`` in ``out_dir``, with the model
+        this resource uses (loaded once per process)."""
+        from tiktok_assets.lib.models import demucs, spleeter
+
+        model = self.load()
+        if isinstance(model, spleeter.LoadedSpleeter):
+            return spleeter.separate(model, wav_path, out_dir)
+        return demucs.separate(model, wav_path, out_dir, segment_s=self.segment_s or None)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for cached in SEPARATORS:  # the model cache's families: the backends' names
+            MODEL_CACHE.release(cached)
 
 
 class ClipResource(ModelResource):
@@ -296,12 +350,15 @@ def model_resources() -> dict[str, dg.ConfigurableResource]:
     TIKTOK_ASSETS_<FAMILY>_MODEL (manifest name, hub id or path), a closed-set detector instead of YOLO-World
     with TIKTOK_ASSETS_DETECTOR_MODEL (and its class map with TIKTOK_ASSETS_DETECTOR_CLASS_MAP), the preset
     with TIKTOK_ASSETS_PRESET,
-    the device with TIKTOK_ASSETS_DEVICE; TIKTOK_ASSETS_SEPARATION=0 turns Demucs off and
+    the device with TIKTOK_ASSETS_DEVICE; TIKTOK_ASSETS_SEPARATOR=spleeter|demucs picks the separation
+    backend (TIKTOK_ASSETS_DEMUCS_MODEL its weights), TIKTOK_ASSETS_SEPARATION=0 turns separation off and
     TIKTOK_ASSETS_SHAZAM=1 turns Shazam recognition on. Run config overrides any of them per run."""
     common = {"device": _env("DEVICE", "auto"), "preset": _env("PRESET")}
     return {
         "whisper": WhisperResource(model=_env("WHISPER_MODEL"), **common),
-        "demucs": DemucsResource(model=_env("DEMUCS_MODEL"), enabled=_flag("SEPARATION", True), **common),
+        "demucs": DemucsResource(
+            model=_env("DEMUCS_MODEL"), separator=_env("SEPARATOR"), enabled=_flag("SEPARATION", True), **common
+        ),
         "clip": ClipResource(model=_env("CLIP_MODEL"), **common),
         "yolo_world": YoloWorldResource(model=_env("YOLO_WORLD_MODEL"), detector_model=_env("DETECTOR_MODEL"),
                                         class_map=_env("DETECTOR_CLASS_MAP"), **common),

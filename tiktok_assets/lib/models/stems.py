@@ -10,6 +10,7 @@ the block borders of what comes back. The stems are written as **16 kHz mono** 1
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import wave
 from collections.abc import Callable, Iterator
@@ -118,24 +119,13 @@ def _write(wf: wave.Wave_write, samples: np.ndarray) -> None:
 def _channel_args(path: str | Path, channels: int) -> list[str]:
     """FFmpeg's ``-ac 2`` spreads a mono track over both channels at -3 dB; copy it at full level
     instead, so the stems keep the level of the mix (the pipeline's audio_wav is mono)."""
+    if channels != 2 or not shutil.which("ffprobe"):
+        return ["-ac", str(channels)]
+    probe_cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels"]
     probe = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "a:0",
-            "-show_entries",
-            "stream=channels",
-            "-of",
-            "csv=p=0",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        [*probe_cmd, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=False
     )
-    if channels == 2 and probe.stdout.strip() == "1":
+    if probe.stdout.strip() == "1":
         return ["-af", "pan=stereo|c0=c0|c1=c0"]
     return ["-ac", str(channels)]
 
