@@ -14,12 +14,13 @@ masked STFT of the mix is inverted. The stems are written like the Demucs path's
 ``no_vocals.wav`` (the accompaniment), 16 kHz mono, streamed in bounded blocks
 (``stems.separate_in_blocks``).
 
-Liberties that change no weight, each measured to leave the SDR of the test mixes unchanged (within
-0.05 dB): the U-Net sees the lowest 768 bins (8.3 kHz, a multiple of 64), not Spleeter's 1024 (11 kHz),
-since the stems are written at 16 kHz and the pipeline's audio is 16 kHz (a quarter less work); frames
-are centred (``torch.stft(center=True)``) rather than preceded by Spleeter's frame of zeros; and the last
-segment of a block is padded to a multiple of 64 frames (what six stride-2 layers need) rather than to
-512, so a 15 s clip costs 15 s of U-Net, not 24.
+Liberties that change no weight, measured on the test mix (espeak speech + generated band music,
+vocals / accompaniment SDR 11.27 / 10.90 dB): the U-Net sees the lowest 768 bins (8.3 kHz, a multiple
+of 64), not Spleeter's 1024 (11 kHz; 11.24 / 10.89 dB), since the stems are written at 16 kHz and the
+pipeline's audio is 16 kHz (a quarter less work); frames are centred (``torch.stft(center=True)``)
+rather than on Spleeter's grid, half a frame off (11.20 / 10.83 dB); and the last segment of a block
+is padded to a multiple of 64 frames (what six stride-2 layers need) rather than to 512 (the same
+SDR), so a 15 s clip costs 15 s of U-Net, not 24.
 """
 
 from __future__ import annotations
