@@ -105,8 +105,9 @@ COLUMNS: list[Column] = [
     Column("error", "string", "First data error for this video, `stage: message` (system problems are not row errors)."),
     Column("partial_reason", "string", "Stages disabled or unavailable for this video, `stage: state (why); ...`, "
            "and incomplete decodes, `candidate_frames: decode: video 2.9 s of 6.0 s decoded, 5 video decoder errors`."),
-    Column("separation", "string", "Vocal separation before transcription: demucs, off (switched off) or unavailable "
-           "(weights not installed: the transcript used the mix)."),
+    Column("separation", "string", "Vocal separation before transcription: on (the transcript used the vocals stem; "
+           "separator_model names the model), off (switched off) or unavailable (weights not installed: the "
+           "transcript used the mix)."),
     Column("duration_s", "Float64", "Container duration, seconds."),
     Column("width", "Int64", "Display width in pixels (rotation applied)."),
     Column("height", "Int64", "Display height in pixels (rotation applied)."),

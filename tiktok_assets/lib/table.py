@@ -165,7 +165,7 @@ ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
 ]
 
 
-SEPARATION = {OK: "demucs", DISABLED: "off", UNAVAILABLE: "unavailable"}
+SEPARATION = {OK: "on", DISABLED: "off", UNAVAILABLE: "unavailable"}  # the model: separator_model
 
 
 def status_columns(video: VideoLayout, stages: list[str]) -> Row:
