@@ -2,6 +2,9 @@
 
 import os
 import re
+import shutil
+from base64 import b64decode
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +169,48 @@ def test_the_table_files_agree_and_the_readme_queries_run_on_them(pipeline_run, 
     assert len(caption_rows) == table["captions"].dropna().map(len).sum()
     assert caption_rows.groupby("video_key")["kept_frames"].first().to_dict() == {
         k: table.loc[k, "kept_frame_count"] for k in caption_rows["video_key"].unique()}
+
+
+def _run_notebook(data: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[np.ndarray], str]:
+    """Execute notebooks/explore_features.ipynb on ``data`` in a fresh kernel, as CI and a user do; return
+    its pictures (grayscale pixels) and what it printed. Fails on any cell's error."""
+    import nbformat
+    from nbclient import NotebookClient
+    from PIL import Image
+
+    notebook = Path(__file__).parents[2] / "notebooks" / "explore_features.ipynb"
+    monkeypatch.setenv("TIKTOK_ASSETS_DATA_DIR", str(data))  # the kernel inherits the environment
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend: PNGs in the outputs
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}}
+                   ).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    pictures = [np.asarray(Image.open(BytesIO(b64decode(o["data"]["image/png"]))).convert("L"))
+                for o in outputs if "image/png" in o.get("data", {})]
+    return pictures, "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_top_to_bottom_and_draws_its_plots(pipeline_run, tmp_path, monkeypatch):
+    layout, _, _ = pipeline_run
+    pictures, printed = _run_notebook(layout.root, monkeypatch)
+    assert len(pictures) == 3  # duration / speech and music, categories, the chosen video's frames
+    for gray in pictures:  # real plots: drawn pixels, not an empty canvas
+        assert gray.shape[0] > 200 and gray.shape[1] > 400 and (gray < 200).mean() > 0.01
+    # the video with representative frames and the most words: one of the two with the spoken sentence
+    assert re.search(r"^(product_talk|creme_brulee\S*): .*\.mp4, 1?\d\.0 s; representative frames: [1-5]$",
+                     printed, re.MULTILINE), printed
+    assert "battery" in printed.lower()  # its transcript
+    assert "Description:" in printed
+    # Without representative frames (CLIP not installed), the kept frames stand in.
+    copy = tmp_path / "data"
+    shutil.copytree(layout.root, copy, symlinks=True,
+                    ignore=shutil.ignore_patterns("tiktok_videos", "representative_*.jpg", "*.wav"))
+    monkeypatch.setenv("VIDEO_KEY", "product_talk")  # the notebook's choice of video
+    pictures, printed = _run_notebook(copy, monkeypatch)
+    shown = min(5, tiktok_assets.load_features(layout.table_parquet).set_index("video_key").loc[
+        "product_talk", "kept_frame_count"])
+    assert len(pictures) == 3 and f"product_talk: product_talk.mp4, 12.0 s; kept frames: {shown}\n" in printed
 
 
 def test_outputs_are_where_the_docs_say(pipeline_run):
