@@ -476,10 +476,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
-    from tiktok_assets.lib.models.manifest import folder_size_mb, load_manifest, pull
+    from tiktok_assets.lib.models.manifest import folder_size_mb, load_manifest, manifest_path, pull
 
     models_dir = Path(args.models_dir or DEFAULT_MODELS_DIR)
-    entries = load_manifest(models_dir / "manifest.yaml")
+    entries = load_manifest(manifest_path(models_dir))
     if args.action == "list":
         print(f"{'name':<22} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
         for e in entries:

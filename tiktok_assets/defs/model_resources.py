@@ -18,7 +18,7 @@ import dagster as dg
 
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, MODEL_CACHE, resolve_preset, resolve_weights
-from tiktok_assets.lib.models.manifest import ModelEntry, default_model, load_manifest
+from tiktok_assets.lib.models.manifest import ModelEntry, default_model, load_manifest, manifest_path
 from tiktok_assets.lib.stage_plan import StagePlan, plan_stages
 
 MODELS_DIR_ENV = "TIKTOK_ASSETS_MODELS_DIR"
@@ -39,7 +39,7 @@ def resolve_model_ref(
     """The model a resource uses. An explicit ``model`` is used as given (manifest name, hub id or
     path). Empty: the preset's default, or, when ``present`` says it is not installed, the first
     installed manifest model of the same family."""
-    entries = load_manifest(models_dir / "manifest.yaml") if (models_dir / "manifest.yaml").exists() else []
+    entries = load_manifest(manifest_path(models_dir)) if manifest_path(models_dir).exists() else []
     if not model:
         entry = default_model(family, preset or None, entries)
         chosen = ModelRef(entry.name, entry.source)
@@ -136,7 +136,7 @@ class DemucsResource(ModelResource):
     segment_s: float = 0.0  # demucs: 0 = the model's own segment length
 
     def _entries(self) -> list[ModelEntry]:
-        manifest = self._models_dir() / "manifest.yaml"
+        manifest = manifest_path(self._models_dir())
         return load_manifest(manifest) if manifest.exists() else []
 
     def _ref(self) -> ModelRef:

@@ -82,8 +82,15 @@ class ModelEntry:
         return all((folder / name).is_file() for name in self.sha256)
 
 
+# The manifest that goes with this code (a source checkout or the image): used for a models folder
+# without its own copy, e.g. a volume of weights shared by workers.
+CODE_MANIFEST = Path(__file__).resolve().parents[3] / "models" / "manifest.yaml"
+
+
 def manifest_path(models_dir: Path | None = None) -> Path:
-    return (models_dir or DEFAULT_MODELS_DIR) / "manifest.yaml"
+    """``<models_dir>/manifest.yaml`` when the folder has one, else the manifest of this code."""
+    own = (models_dir or DEFAULT_MODELS_DIR) / "manifest.yaml"
+    return own if own.exists() or not CODE_MANIFEST.exists() else CODE_MANIFEST
 
 
 def _entry(raw: dict[str, Any], path: Path) -> ModelEntry:
