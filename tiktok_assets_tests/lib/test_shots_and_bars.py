@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from skimage import data
 
+from tiktok_assets.lib import frame_filter
 from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.frame_filter import BLACK, DUPLICATE, FilterConfig, filter_frames
 from tiktok_assets.lib.frames import SHOT, Extraction, extract_video
-from tiktok_assets.lib.shots import CUT, DISSOLVE, FADE
+from tiktok_assets.lib.shots import CUT, DISSOLVE, FADE, THUMB, ShotTracker, detect_shots
 
 FPS = 30
 W, H = 360, 640
@@ -259,6 +260,37 @@ def test_no_cut_inside_continuous_fast_motion(tmp_path):
     assert len(ex.shots.shots) == 1
 
 
+def test_tracker_keeps_few_thumbnails_and_finds_what_all_of_them_find():
+    """Memory flat in duration: the tracker drops the thumbnails no transition test will read, and its
+    result is exactly detect_shots over every frame's thumbnail (cuts, a flash, dissolves, fades, motion)."""
+    cat, cup, astronaut = data.chelsea(), data.coffee(), data.astronaut()
+
+    def scene(k: int) -> list[np.ndarray]:
+        a, b = shot(cat, 80, (0.5, 0.5, 1.2)), shot(cup, 80, (0.5 + 0.01 * k, 0.5, 1.2))
+        a[40] = np.full_like(a[40], 255)  # a flash
+        blend = [(a[60 + i].astype(np.float32) * (1 - (i + 1) / 21) + b[i].astype(np.float32) * (i + 1) / 21)
+                 .round().astype(np.uint8) for i in range(20)]  # a dissolve cat -> cup
+        fade = [(b[-1].astype(np.float32) * g).round().astype(np.uint8) for g in np.linspace(1, 0, 20)]
+        black = [np.zeros_like(a[0])] * 15
+        motion = [view(astronaut, 0.5 + 0.45 * np.sin(i / 6), 0.5 + 0.3 * np.cos(i / 9), 2.0) for i in range(90)]
+        return a[:60] + blend + b[20:] + fade + black + motion  # ...and a hard cut to the next scene
+
+    tracker, thumbs, most_kept = ShotTracker(FPS), [], 0
+    for k in range(5):
+        for frame in scene(k):
+            luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            tracker.add(len(thumbs) / FPS, luma)
+            thumbs.append(cv2.resize(luma, (THUMB, THUMB), interpolation=cv2.INTER_AREA))
+            most_kept = max(most_kept, tracker.thumbs.kept)
+    end = len(thumbs) / FPS
+    result = tracker.result(end)
+    expected = detect_shots(tracker.times, thumbs, tracker.diffs, tracker.means, tracker.empty, FPS, end)
+    assert result.to_json() == expected.to_json()
+    kinds = [t.kind for t in result.transitions]
+    assert kinds.count(DISSOLVE) == 5 and kinds.count(FADE) == 5 and kinds.count(CUT) == 4, kinds
+    assert len(thumbs) == 5 * 265 and most_kept <= 190, most_kept  # the last ~6 s (see ShotTracker._horizon)
+
+
 @pytest.mark.parametrize("name", ["product_talk", "blur_and_cuts"])
 def test_every_visible_sample_shot_keeps_a_frame(filtered_with_shots, name):
     ex, result = filtered_with_shots[name]
@@ -268,6 +300,18 @@ def test_every_visible_sample_shot_keeps_a_frame(filtered_with_shots, name):
         mine = [v for v in verdicts if v.shot == index]
         if mine and any(v.reason not in ("black", "blur") for v in mine):
             assert index in kept_shots, (index, mine)
+
+
+def test_filter_reads_frames_again_beyond_its_cache_with_the_same_result(sample_dir, tmp_path, monkeypatch):
+    """Memory flat in the number of frames: past SSIM_CACHE_BYTES (here none, or about one frame) the
+    duplicate pass reads each frame again, and every verdict is the same."""
+    ex = extract_video(sample_dir / "product_talk.mp4", tmp_path)
+    expected = filter_frames(ex.frames, tmp_path, content_box=ex.content_box, shots=ex.shots.shots).to_json()
+    assert expected["counts"]["dropped_duplicate"] >= 1
+    for cache_bytes in (0, 40_000):
+        monkeypatch.setattr(frame_filter, "SSIM_CACHE_BYTES", cache_bytes)
+        again = filter_frames(ex.frames, tmp_path, content_box=ex.content_box, shots=ex.shots.shots)
+        assert again.to_json() == expected
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """Silero VAD on the sample clips' audio against the measured espeak-ng speech intervals."""
 
+import numpy as np
 import pytest
 
-from tiktok_assets.lib.audio import extract_wav, load_wav
+from tiktok_assets.lib import vad
+from tiktok_assets.lib.audio import extract_wav, load_wav, write_wav
 from tiktok_assets.lib.vad import detect_speech
 
 
@@ -40,3 +42,20 @@ def test_music_only_clip_has_no_speech(sample_dir, tmp_path):
     info = extract_wav(sample_dir / "blur_and_cuts.mp4", tmp_path / "a.wav")
     speech = sum(s.duration for s in detect_speech(load_wav(info.path)))
     assert speech < 0.5
+
+
+@pytest.mark.parametrize("length", [None, 3 * 512 * 7, 3 * 512 * 7 + 10, 3 * 512 * 7 + 500])
+def test_blocks_give_the_probabilities_of_one_call(sample_dir, tmp_path, monkeypatch, length):
+    """Memory flat in duration: the WAV is read and the model run block by block (here 7 windows a block),
+    with exactly the probabilities of faster-whisper's one call over the whole track (last block full,
+    ending 10 samples into a window, or 500)."""
+    from faster_whisper.vad import get_vad_model
+
+    samples = load_wav(extract_wav(sample_dir / "product_talk.mp4", tmp_path / "a.wav").path)[:length]
+    write_wav(tmp_path / "b.wav", samples)
+    samples = load_wav(tmp_path / "b.wav")
+    expected = get_vad_model()(np.pad(samples, (0, (-samples.size) % 512))).reshape(-1)
+    monkeypatch.setattr(vad, "BLOCK_WINDOWS", 7)
+    assert np.array_equal(vad.speech_probabilities(tmp_path / "b.wav"), expected)
+    assert np.array_equal(vad.speech_probabilities(samples), expected)
+    assert detect_speech(tmp_path / "b.wav") == detect_speech(samples)
