@@ -20,6 +20,7 @@ import numpy as np
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.errors import VideoInputError
 from tiktok_assets.lib.input_policy import FFMPEG_INPUT_ARGS
+from tiktok_assets.lib.vad import detect_speech, wav_blocks
 
 SAMPLE_RATE = 16_000
 FFMPEG_TIMEOUT_S = 600
@@ -64,17 +65,17 @@ def extract_wav(
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tracks.") as folder:
             outputs = [Path(folder) / f"track{i}.wav" for i in range(track_count)]
             errors = _decode_tracks(video, outputs, sample_rate)
-            levels = [track_level(i, load_wav(p)) for i, p in enumerate(outputs)]
+            levels = [track_level(i, p) for i, p in enumerate(outputs)]
             chosen = pick_track(levels)
             os.replace(outputs[chosen], target)
-    samples = load_wav(target)
+    count, rms, peak = wav_levels(target)
     return AudioInfo(
         path=str(target),
         sample_rate=sample_rate,
-        samples=int(samples.size),
-        duration_s=round(samples.size / sample_rate, 3),
-        rms_dbfs=round(_dbfs(_rms(samples)), 2),
-        peak_dbfs=round(_dbfs(float(np.max(np.abs(samples))) if samples.size else 0.0), 2),
+        samples=count,
+        duration_s=round(count / sample_rate, 3),
+        rms_dbfs=round(_dbfs(rms), 2),
+        peak_dbfs=round(_dbfs(peak), 2),
         track=chosen,
         track_count=max(1, track_count),
         decode_errors=errors,
@@ -82,11 +83,21 @@ def extract_wav(
     )
 
 
-def track_level(index: int, samples: np.ndarray) -> TrackLevel:
-    from tiktok_assets.lib.vad import detect_speech  # the Silero session loads only for multi-track files
+def track_level(index: int, wav: Path) -> TrackLevel:
+    count, rms, _ = wav_levels(wav)
+    speech = sum(s.duration for s in detect_speech(wav)) if count else 0.0
+    return TrackLevel(index, round(speech, 3), round(_dbfs(rms), 2))
 
-    speech = sum(s.duration for s in detect_speech(samples)) if samples.size else 0.0
-    return TrackLevel(index, round(speech, 3), round(_dbfs(_rms(samples)), 2))
+
+def wav_levels(path: Path, block_samples: int = 1 << 20) -> tuple[int, float, float]:
+    """Samples, RMS and peak amplitude of a 16-bit mono WAV, read a block at a time (memory flat in
+    the duration)."""
+    count, squares, peak = 0, 0.0, 0.0
+    for block in wav_blocks(path, block_samples):
+        count += block.size
+        squares += float(np.square(block, dtype=np.float64).sum())
+        peak = max(peak, float(np.abs(block).max()))
+    return count, (squares / count) ** 0.5 if count else 0.0, peak
 
 
 def pick_track(levels: list[TrackLevel]) -> int:
@@ -130,10 +141,6 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_R
         wf.setsampwidth(2)
         wf.setframerate(sample_rate)
         wf.writeframes(pcm.tobytes())
-
-
-def _rms(samples: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
 def _dbfs(amplitude: float) -> float:

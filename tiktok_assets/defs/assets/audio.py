@@ -11,7 +11,7 @@ import dagster as dg
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.audio import extract_wav, load_wav
+from tiktok_assets.lib.audio import extract_wav
 from tiktok_assets.lib.decode_integrity import decode_warning
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.status import NO_AUDIO
@@ -80,7 +80,7 @@ def speech_segments(
             segments = []
             has_audio = False
         else:
-            segments = detect_speech(load_wav(video.audio_wav), vad)
+            segments = detect_speech(video.audio_wav, vad)  # read in blocks: memory flat in duration
             has_audio = True
         rows = [asdict(s) for s in segments]
         atomic.write_json(video.speech_segments_json, {"has_audio": has_audio, "config": asdict(vad),
