@@ -7,9 +7,7 @@ speech over music and music: a 20 s unit encoded once and looped without re-enco
 Every stage's plain library function then runs alone in a FRESH Python process, which reports its peak
 RSS (``ru_maxrss``) after importing what it needs ("import") and at the end ("peak"), and the peak of
 the tools it ran as subprocesses (ffmpeg, ffprobe, fpcalc). ``--pipeline`` also materializes the
-model-free Dagster assets for one video in one process (``dg.materialize``, ephemeral instance);
-``--proposed`` adds the same run with two changes proposed for files owned elsewhere, patched into that
-process only (see :func:`apply_proposed_fixes`).
+model-free Dagster assets for one video in one process (``dg.materialize``, ephemeral instance).
 
 The table shows, per stage and video, the stage's peak (the larger of the Python process and its
 subprocesses) in MiB, and the ratio of the longest to the shortest duration at each size: flat
@@ -33,7 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_S = 20  # the looped unit: 5 shots, a black second, two sentences, a music bed
-STAGES = ["baseline", "probe", "audio_wav", "vad", "vad_file", "audio_events", "fingerprint", "shots", "extract",
+STAGES = ["baseline", "probe", "audio_wav", "vad_file", "audio_events", "fingerprint", "shots", "extract",
           "filter"]
 LIMIT_MIB = 500
 SPEECH = "Check out this new wireless headphone. The sound is amazing and the battery lasts all day."
@@ -115,19 +113,13 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
         from tiktok_assets.lib.audio import extract_wav
         imported, started = _peaks(), time.perf_counter()
         info["audio_s"] = extract_wav(video, wav).duration_s
-    elif stage == "vad":
-        from tiktok_assets.lib.audio import load_wav
-        from tiktok_assets.lib.vad import detect_speech
-        from tiktok_assets.lib.vad import speech_probabilities as _
-        imported, started = _peaks(), time.perf_counter()
-        segments = detect_speech(load_wav(wav))  # as the speech_segments asset calls it
-        info["segments"] = len(segments)
-        json.dump([(s.start, s.end) for s in segments], (work / "speech.json").open("w"))
     elif stage == "vad_file":
         from tiktok_assets.lib.vad import detect_speech
         from tiktok_assets.lib.vad import speech_probabilities as _  # noqa: F401
         imported, started = _peaks(), time.perf_counter()
-        info["segments"] = len(detect_speech(wav))  # the WAV read block by block
+        segments = detect_speech(wav)  # the WAV read block by block, as the speech_segments asset does
+        info["segments"] = len(segments)
+        json.dump([(s.start, s.end) for s in segments], (work / "speech.json").open("w"))
     elif stage == "audio_events":
         from tiktok_assets.lib.audio_events import detect_events
         imported, started = _peaks(), time.perf_counter()
@@ -176,9 +168,7 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
                                content_box=ContentBox.from_json(data["box"]),
                                shots=ShotResult.from_json(data["shots"]).shots)
         info.update(kept=len(result.kept), candidates=result.counts["candidates"])
-    elif stage in ("pipeline", "pipeline_proposed"):
-        if stage == "pipeline_proposed":
-            apply_proposed_fixes()
+    elif stage == "pipeline":
         imported, started = _peaks(), time.perf_counter()
         info.update(run_pipeline(video, work))
     else:
@@ -187,39 +177,6 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
         imported = _peaks()
     return {"stage": stage, "seconds": round(time.perf_counter() - started, 2), "import_mib": imported["self_mib"],
             **_peaks(), **info}
-
-
-def apply_proposed_fixes() -> None:
-    """Two changes benchmarks/README.md proposes for files this benchmark's author does not own, patched
-    into this process only: the speech_segments asset hands detect_speech the WAV's path (read block by
-    block) instead of ``load_wav(path)``, and extract_wav measures the track's level block by block instead
-    of loading it whole. Drop this once the assets and lib/audio.py do so themselves."""
-    import numpy as np
-
-    import tiktok_assets.defs.assets.audio as audio_assets
-    from tiktok_assets.lib import atomic, audio
-    from tiktok_assets.lib.vad import wav_blocks
-
-    def extract_wav(video: Path, target: Path, sample_rate: int = audio.SAMPLE_RATE, track_count: int = 1):
-        if track_count > 1:
-            return audio.extract_wav(video, target, sample_rate, track_count)
-        with atomic.atomic_path(target) as tmp:
-            errors = audio._decode_tracks(video, [tmp], sample_rate)
-        count, squares, peak = 0, 0.0, 0.0
-        for block in wav_blocks(target, 1 << 20):
-            count += block.size
-            squares += float(np.dot(block.astype(np.float64), block))
-            peak = max(peak, float(np.abs(block).max()))
-        rms = (squares / count) ** 0.5 if count else 0.0
-        return audio.AudioInfo(path=str(target), sample_rate=sample_rate, samples=count,
-                               duration_s=round(count / sample_rate, 3), rms_dbfs=round(audio._dbfs(rms), 2),
-                               peak_dbfs=round(audio._dbfs(peak), 2), decode_errors=errors)
-
-    def path_itself(path: Path) -> Path:  # in place of load_wav: detect_speech then reads the file in blocks
-        return path
-
-    audio_assets.extract_wav = extract_wav
-    audio_assets.load_wav = path_itself
 
 
 def run_pipeline(video: Path, work: Path) -> dict[str, Any]:
@@ -285,7 +242,6 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["64x64", "720x1280"])
     parser.add_argument("--stages", nargs="+", default=STAGES)
     parser.add_argument("--pipeline", action="store_true", help="also the model-free Dagster assets in one run")
-    parser.add_argument("--proposed", action="store_true", help="also that run with the proposed fixes")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok_bench_memory")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -296,7 +252,7 @@ def main() -> None:
         return
 
     args.work.mkdir(parents=True, exist_ok=True)
-    stages = args.stages + (["pipeline"] if args.pipeline else []) + (["pipeline_proposed"] if args.proposed else [])
+    stages = args.stages + (["pipeline"] if args.pipeline else [])
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     for size in args.sizes:
         width, height = (int(x) for x in size.split("x"))
