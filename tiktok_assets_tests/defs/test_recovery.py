@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+
+from tiktok_assets_tests.services import free_port, port_open, stop_group
 
 PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
 BIN = Path(sys.executable).parent
@@ -87,18 +88,6 @@ def _tail(logs: Path, n: int = 60) -> str:
     return "\n".join(out)
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process's group (for the code server: its run workers too), then SIGKILL what is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
-
-
 def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
     settings = yaml.safe_load(PROJECT_YAML.read_text())
     monitoring = settings["run_monitoring"]
@@ -121,9 +110,7 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
         d.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
     (tmp_path / "recovery_defs.py").write_text(textwrap.dedent(CODE.format(markers=str(markers))))
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = {"host": "localhost", "port": port, "location_name": "recovery"}
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": server}]}))
@@ -152,8 +139,7 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
         return run_ids
 
     def serving() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("localhost", port)) == 0
+        return port_open(port, "localhost")
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
 
@@ -204,5 +190,5 @@ def test_killed_run_frees_its_gpu_slot(tmp_path: Path) -> None:
             _wait_for("the gpu pool to be empty", empty, 30, logs)
         finally:
             for proc in reversed(procs):
-                _stop_group(proc)
+                stop_group(proc)
             stack.close()
