@@ -159,12 +159,21 @@ _POOL_LOGGERS = ("sqlalchemy.pool.impl.NullPool", "sqlalchemy.pool.impl.QueuePoo
 
 class _DropInterruptsInPoolReset(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
-        return not (interrupted or type(error).__name__ == "DagsterExecutionInterruptedError")
+        return not _interrupt(record.exc_info[1] if record.exc_info else None)
 
 
 _pool_filter = _DropInterruptsInPoolReset()
+
+
+def _interrupt(error: BaseException | None) -> bool:
+    return isinstance(error, (Interrupted, KeyboardInterrupt)) or (
+        type(error).__name__ == "DagsterExecutionInterruptedError")
+
+
+def _drop_interrupts_in_finalizers(unraisable: sys.UnraisableHookArgs) -> None:
+    """The same signal landing in a weakref callback or finalizer ("Exception ignored in ...")."""
+    if not _interrupt(unraisable.exc_value):
+        sys.__unraisablehook__(unraisable)
 
 
 def _on_stop_signal(signum: int, _frame: object) -> None:
@@ -202,6 +211,7 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     _wakeup["read"] = read_fd
     for name in _POOL_LOGGERS:
         logging.getLogger(name).addFilter(_pool_filter)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _drop_interrupts_in_finalizers
     try:
         for s in STOP_SIGNALS:
             signal.signal(s, _on_stop_signal)
@@ -209,6 +219,7 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     finally:
         for name in _POOL_LOGGERS:
             logging.getLogger(name).removeFilter(_pool_filter)
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(previous_wakeup)
