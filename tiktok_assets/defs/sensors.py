@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from tiktok_assets.defs.assets.video_file import new_observations
+from tiktok_assets.defs.assets.video_file import observation
 from tiktok_assets.defs.batching import MODEL_BATCH, contiguous_batches
 from tiktok_assets.defs.jobs import feature_table
 from tiktok_assets.defs.model_resources import (
@@ -116,7 +116,8 @@ def new_video_sensor(
         run_requests=batch_run_requests(new_batches)
         + batch_run_requests(contiguous_batches(ordered, replaced), reason="replaced"),
         dynamic_partitions_requests=[videos_partitions.build_add_request(keys)] if keys else [],
-        asset_events=new_observations(context.instance, layout, keys + replaced),  # data versions: staleness
+        # New and replaced files have new data versions by definition: no lookup per key.
+        asset_events=[observation(k, registry.lookup(layout, k).content_hash) for k in keys + replaced],
     )
 
 
