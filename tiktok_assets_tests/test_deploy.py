@@ -143,9 +143,7 @@ def test_entrypoint_seeds_the_models_volume(tmp_path: Path) -> None:
     shipped, models = tmp_path / "shipped", tmp_path / "models"
     (shipped / "whisper-base-pypi").mkdir(parents=True)
     (shipped / "whisper-base-pypi" / "model.bin").write_text("weights")
-    (shipped / "manifest.yaml").write_text("new manifest")
     (models / "whisper-base-pypi").mkdir(parents=True)  # already pulled: left alone
-    models.joinpath("manifest.yaml").write_text("old manifest")
     (shipped / "spleeter-2stems").mkdir()
     (shipped / "spleeter-2stems" / "a.pth").write_text("w")
     env = {
@@ -161,11 +159,9 @@ def test_entrypoint_seeds_the_models_volume(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.strip() == "started"
-    assert (models / "manifest.yaml").read_text() == "new manifest"  # goes with the image's code
     assert not (models / "whisper-base-pypi" / "model.bin").exists()
     assert (models / "spleeter-2stems" / "a.pth").read_text() == "w"
     assert sorted(p.name for p in models.iterdir()) == [
-        "manifest.yaml",
         "spleeter-2stems",
         "whisper-base-pypi",
     ]

@@ -1,6 +1,6 @@
 """One configurable Dagster resource per model family.
 
-Every resource takes ``model`` (a name from models/manifest.yaml, a hub id, or a local path; empty =
+Every resource takes ``model`` (a name from the model manifest, tiktok_assets/data/models.yaml, a hub id, or a local path; empty =
 the preset's default), ``device`` (``auto`` = CUDA when present), a dtype / compute type, and a batch
 size. ``load()`` returns the plain-Python model wrapper from ``tiktok_assets.lib.models``, which is
 loaded lazily on first use and cached per process (``MODEL_CACHE``): a run that covers many
@@ -39,7 +39,7 @@ def resolve_model_ref(
     """The model a resource uses. An explicit ``model`` is used as given (manifest name, hub id or
     path). Empty: the preset's default, or, when ``present`` says it is not installed, the first
     installed manifest model of the same family."""
-    entries = load_manifest(manifest_path(models_dir)) if manifest_path(models_dir).exists() else []
+    entries = load_manifest(manifest_path(models_dir))
     if not model:
         entry = default_model(family, preset or None, entries)
         chosen = ModelRef(entry.name, entry.source)
@@ -136,8 +136,7 @@ class DemucsResource(ModelResource):
     segment_s: float = 0.0  # demucs: 0 = the model's own segment length
 
     def _entries(self) -> list[ModelEntry]:
-        manifest = manifest_path(self._models_dir())
-        return load_manifest(manifest) if manifest.exists() else []
+        return load_manifest(manifest_path(self._models_dir()))
 
     def _ref(self) -> ModelRef:
         if self.separator not in ("", *SEPARATORS):

@@ -36,6 +36,7 @@ from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.status import read_status
 from tiktok_assets_tests.conftest import copy_clip
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper, build_tiny_demucs
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 AUDIO_ASSETS = [
     video_metadata,
@@ -48,7 +49,7 @@ AUDIO_ASSETS = [
 ]
 AUDIO_STAGES = ["audio_stems", "transcript", "audio_events", "music_recognition", "audio_analysis"]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 
 
 @dataclass

@@ -32,6 +32,7 @@ from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.status import read_status
 from tiktok_assets_tests.bad_inputs import CASES, BadInput, build_corpus, describe_fact, fact_holds, is_empty
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
     home.mkdir()
     models.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    shutil.copy(REPO / "models" / "manifest.yaml", models / "manifest.yaml")  # no weights: models unavailable
+    shutil.copy(CODE_MANIFEST, models / "manifest.yaml")  # no weights: models unavailable
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DAGSTER_HOME", str(home))
         env.setenv("TIKTOK_ASSETS_DATA_DIR", str(layout.root))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets_tests.conftest import copy_clip
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -30,7 +31,7 @@ def test_dagster_asset_materialize_on_good_and_corrupt_videos(sample_dir, tmp_pa
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(ROOT / "models" / "manifest.yaml", models / "manifest.yaml")  # no weights at all
+    shutil.copy(CODE_MANIFEST, models / "manifest.yaml")  # no weights at all
     env = {**os.environ, "DAGSTER_HOME": str(home), "TIKTOK_ASSETS_DATA_DIR": str(layout.root),
            "TIKTOK_ASSETS_MODELS_DIR": str(models), "HF_HUB_OFFLINE": "1"}
     copy_clip(sample_dir / "silent_cuts.mp4", layout.videos_dir / "good.mp4")

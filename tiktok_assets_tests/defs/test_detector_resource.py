@@ -14,8 +14,9 @@ from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.closed_set import ClosedSetDetector
 from tiktok_assets.lib.vocabulary import load_vocabulary
 from tiktok_assets_tests.lib.vision_fixtures import *
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
-MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 
 
 def _models_dir(tmp_path: Path) -> Path:

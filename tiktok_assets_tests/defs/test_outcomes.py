@@ -20,8 +20,9 @@ from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.status import read_status
 from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
-MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 VISION = ["frame_objects", "representative_frames", "frame_features", "video_understanding"]
 
 

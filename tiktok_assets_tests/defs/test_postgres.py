@@ -31,6 +31,7 @@ from tiktok_assets.lib.samples import make_clip
 from tiktok_assets.lib.schema import STAGES
 from tiktok_assets_tests.postgres import postgres_bin_dir, throwaway_postgres
 from tiktok_assets_tests.services import Services, free_port, port_open
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
 PRODUCTION_YAML = Path(__file__).parents[2] / "docker" / "dagster.yaml"
@@ -68,7 +69,7 @@ def test_sensor_backfill_and_table_on_postgres(tmp_path: Path, monkeypatch: pyte
     for name in ("first_clip", "second_clip"):
         make_clip(videos / f"{name}.mp4", width=144, height=256, fps=10, duration=2.0, has_audio=True)
     # the manifest without any weights: every model stage is unavailable
-    shutil.copy(PROJECT_YAML.parent / "models" / "manifest.yaml", tmp_path / "models" / "manifest.yaml")
+    shutil.copy(CODE_MANIFEST, tmp_path / "models" / "manifest.yaml")
     old = time.time() - 120  # fully written long ago: the first tick takes them
     for clip in videos.iterdir():
         os.utime(clip, (old, old))

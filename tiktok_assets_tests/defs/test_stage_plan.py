@@ -9,6 +9,7 @@ from tiktok_assets.defs.batching import contiguous_batches
 from tiktok_assets.defs.model_resources import WhisperResource
 from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.stage_plan import ACTIVE, REQUIRES, plan_stages
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 
 def test_everything_present_is_active():
@@ -55,7 +56,7 @@ def test_batches_are_adjacent_ranges_of_at_most_n_keys():
 def test_an_unpulled_preset_default_falls_back_to_an_installed_model_of_the_family(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(Path(__file__).parents[2] / "models" / "manifest.yaml", models / "manifest.yaml")
+    shutil.copy(CODE_MANIFEST, models / "manifest.yaml")
     empty = WhisperResource(models_dir=str(models), preset="cpu")
     assert empty.model_name() == "whisper-small" and "tiktok-assets models pull whisper-small" in empty.missing()
     installed = models / "whisper-base-pypi"

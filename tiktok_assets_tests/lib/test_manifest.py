@@ -21,9 +21,10 @@ from tiktok_assets.lib.models.manifest import (
     unpinned,
     verify_weights,
 )
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 ROOT = Path(__file__).parents[2]
-MANIFEST = ROOT / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 README = ROOT / "README.md"
 LICENCE_SECTION = "## Models, pins and licences"
 

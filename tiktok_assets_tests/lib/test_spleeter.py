@@ -27,8 +27,9 @@ from tiktok_assets.lib.models.spleeter import (
 )
 from tiktok_assets.lib.models.stems import Stems
 from tiktok_assets_tests.lib.audio_fixtures import *
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
-MANIFEST = Path(__file__).parents[2] / "models" / "manifest.yaml"
+MANIFEST = CODE_MANIFEST
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:

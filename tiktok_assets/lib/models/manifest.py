@@ -1,5 +1,6 @@
-"""The model manifest (models/manifest.yaml): what each model is, where it comes from, and whether
-its weights are present under models/<name>. ``pull`` fetches weights there (needs network) and
+"""The model manifest: what each model is, where it comes from, and whether its weights are present under
+models/<name>. It ships with the package (``tiktok_assets/data/models.yaml``); a models folder may hold its own
+``manifest.yaml`` instead. ``pull`` fetches weights there (needs network) and
 checks them against the manifest's sha256 digests.
 
 Supply chain: every entry names a licence; Hugging Face entries pin ``revision`` to a full commit
@@ -82,15 +83,16 @@ class ModelEntry:
         return all((folder / name).is_file() for name in self.sha256)
 
 
-# The manifest that goes with this code (a source checkout or the image): used for a models folder
-# without its own copy, e.g. a volume of weights shared by workers.
-CODE_MANIFEST = Path(__file__).resolve().parents[3] / "models" / "manifest.yaml"
+# The manifest that goes with this code: package data, so a wheel install, the image and a source checkout
+# all have it, and a models folder (e.g. a volume of weights shared by workers) holds only weights.
+CODE_MANIFEST = Path(__file__).resolve().parents[2] / "data" / "models.yaml"
 
 
 def manifest_path(models_dir: Path | None = None) -> Path:
-    """``<models_dir>/manifest.yaml`` when the folder has one, else the manifest of this code."""
+    """``<models_dir>/manifest.yaml`` when the folder has one (a user's own list of models), else the
+    manifest shipped with this code."""
     own = (models_dir or DEFAULT_MODELS_DIR) / "manifest.yaml"
-    return own if own.exists() or not CODE_MANIFEST.exists() else CODE_MANIFEST
+    return own if own.exists() else CODE_MANIFEST
 
 
 def _entry(raw: dict[str, Any], path: Path) -> ModelEntry:
