@@ -36,6 +36,7 @@ DEFAULT_DATA_DIR = "data"
 EXIT_OK = 0  # every video processed (ok or partial)
 EXIT_FAILED = 1  # some videos failed; their errors are in the feature table
 EXIT_ERROR = 2  # usage or system error
+ADD_CHUNK = 10_000  # partitions per add_dynamic_partitions call
 EXIT_CODES_HELP = (
     "exit codes: 0 all videos ok, 1 some videos failed, 2 usage or system error, "
     "130 / 143 interrupted by SIGINT / SIGTERM"
@@ -232,21 +233,26 @@ def add_videos(paths: list[Path]) -> list[str]:
     """Register files as partitions of the `videos` partitions definition; return their keys."""
     import dagster as dg
 
-    from tiktok_assets.defs.assets.video_file import new_observations
+    from tiktok_assets.defs.assets.video_file import new_observations, observation
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
     from tiktok_assets.lib import registry
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
-    keys = [registry.register(layout, p).key for p in paths]
+    entries = registry.register_many(layout, paths)
+    keys = [e.key for e in entries]
     _ensure_instance()
     instance = dg.DagsterInstance.get()
     with _instance_lock():  # check-then-add: two processes adding one key at once would collide
         existing = set(instance.get_dynamic_partitions(VIDEOS_PARTITION))
         new = [k for k in dict.fromkeys(keys) if k not in existing]
-        if new:
-            instance.add_dynamic_partitions(VIDEOS_PARTITION, new)
-    for event in new_observations(instance, layout, keys):  # their data versions, for staleness in the UI
+        for i in range(0, len(new), ADD_CHUNK):  # one statement per chunk: SQLite caps bound variables
+            instance.add_dynamic_partitions(VIDEOS_PARTITION, new[i:i + ADD_CHUNK])
+    # Their data versions, for staleness in the UI: new partitions have one by definition, a video added
+    # again only when its file changed.
+    hashes = {e.key: e.content_hash for e in entries}
+    events = [observation(k, hashes[k]) for k in new] + new_observations(instance, layout, sorted(existing & set(keys)))
+    for event in events:
         instance.report_runless_asset_event(event)
     return keys
 
@@ -474,13 +480,20 @@ def cmd_stale(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tiktok_assets.lib.samples import generate_samples, sample_specs
+    from tiktok_assets.lib.samples import generate_samples, missing_photos, sample_specs
 
     videos_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"]) / "tiktok_videos"
-    wanted = [c.name for c, _, _ in sample_specs()]
+    wanted = []
+    for clip, _, _ in sample_specs():
+        missing = missing_photos(clip)
+        if missing:
+            print(f"skipping the sample {clip.name}: {', '.join(missing)} is not installed "
+                  "(scikit-image comes with the dev extra, ultralytics with vision)", flush=True)
+        else:
+            wanted.append(clip.name)
     if not all((videos_dir / f"{n}.mp4").exists() for n in wanted):
         print(f"generating {len(wanted)} sample clips into {videos_dir} ...", flush=True)
-        generate_samples(videos_dir)
+        generate_samples(videos_dir, wanted)
     files = [videos_dir / f"{n}.mp4" for n in wanted]
     return run_interruptible(list(dict.fromkeys(add_videos(files))), args.verbose)
 

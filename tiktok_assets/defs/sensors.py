@@ -15,6 +15,7 @@ interval, however many runs a backfill had.
 
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -40,6 +41,9 @@ from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.watch import FoundVideo, scan_folder
 
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
+# New files registered per tick: a drop of 100,000 files is taken a page at a time (the folder scan is the
+# cursor: what is not registered yet is new again at the next tick), so no tick nears Dagster's 60 s timeout.
+MAX_NEW_PER_TICK = int(os.environ.get("TIKTOK_ASSETS_SENSOR_MAX_NEW", "1000"))
 SENSOR_TAG = "tiktok_assets/sensor"
 # Dagster's tags for a run over a partition key range (what its own backfills set).
 RANGE_START = "dagster/asset_partition_range_start"
@@ -63,19 +67,17 @@ def batch_run_requests(
     ]
 
 
-def replaced_videos(layout: DataLayout, known: list[FoundVideo]) -> list[str]:
-    """Keys of known videos whose file was replaced in place since it was registered (entry refreshed)."""
-    keys = []
-    for video in known:
-        try:
-            entry = registry.lookup(layout, video.key)
-        except KeyError:
-            continue
-        if entry.source_path == str(video.path) and (entry.size, entry.mtime) != (video.size, video.mtime) \
-                and registry.changed(entry):
-            registry.register(layout, video.path)
-            keys.append(video.key)
-    return keys
+def replaced_videos(layout: DataLayout, known: list[FoundVideo]) -> dict[str, str]:
+    """Known videos whose file was replaced in place since it was registered (key -> new content hash;
+    entries refreshed).
+    One registry query for all of them; only a file whose size or mtime moved is hashed again."""
+    entries = registry.lookup_many(layout, [v.key for v in known])
+    moved = [(v, e) for v in known if (e := entries.get(v.key)) is not None
+             and e.source_path == str(v.path) and (e.size, e.mtime) != (v.size, v.mtime)]
+    seen = [replace(e, size=v.size, mtime=v.mtime, content_hash=registry.content_hash(v.path, like=e.content_hash))
+            for v, e in moved]
+    registry.refresh(layout, seen)  # a file only touched is not hashed again at the next tick
+    return {e.key: e.content_hash for e in seen if e.content_hash != entries[e.key].content_hash}
 
 
 @dg.sensor(
@@ -102,22 +104,26 @@ def new_video_sensor(
     for reason in scan.skipped[:20]:
         context.log.warning(f"skipped {reason}")
     known = set(ordered)
-    keys = [k for k in dict.fromkeys(registry.register(layout, v.path).key for v in scan.new) if k not in known]
-    replaced = replaced_videos(layout, scan.known) if paths.reprocess_replaced else []
+    page, later = scan.new[:MAX_NEW_PER_TICK], len(scan.new) - MAX_NEW_PER_TICK
+    entries = {e.key: e for e in registry.register_many(layout, [v.path for v in page]) if e.key not in known}
+    keys = list(entries)
+    replaced = replaced_videos(layout, scan.known) if paths.reprocess_replaced else {}
     if not keys and not replaced:
         return dg.SkipReason(f"no new or replaced videos in {layout.videos_dir} ({scan.growing} still being "
                              f"written, {len(scan.skipped)} skipped)")
     plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
                        "blip": blip, "vlm": vlm})
     context.log.info(f"adding {len(keys)} videos, reprocessing {len(replaced)} replaced ones "
-                     f"({scan.growing} still being written)\n{plan.summary()}")
+                     f"({scan.growing} still being written"
+                     f"{f', {later} more new ones at the next ticks' if later > 0 else ''})\n{plan.summary()}")
     new_batches = [keys[i:i + MODEL_BATCH] for i in range(0, len(keys), MODEL_BATCH)]  # appended in order
     return dg.SensorResult(
         run_requests=batch_run_requests(new_batches)
-        + batch_run_requests(contiguous_batches(ordered, replaced), reason="replaced"),
+        + batch_run_requests(contiguous_batches(ordered, list(replaced)), reason="replaced"),
         dynamic_partitions_requests=[videos_partitions.build_add_request(keys)] if keys else [],
         # New and replaced files have new data versions by definition: no lookup per key.
-        asset_events=[observation(k, registry.lookup(layout, k).content_hash) for k in keys + replaced],
+        asset_events=[observation(k, entries[k].content_hash) for k in keys]
+        + [observation(k, v) for k, v in replaced.items()],
     )
 
 

@@ -27,7 +27,12 @@ class DataLayout:
         return self.root / "outputs"
 
     @property
-    def registry_dir(self) -> Path:
+    def registry_db(self) -> Path:
+        return self.root / "registry.sqlite3"
+
+    @property
+    def legacy_registry_dir(self) -> Path:
+        """One JSON file per video: the registry of earlier versions, imported into :attr:`registry_db`."""
         return self.root / "registry"
 
     @property
@@ -136,6 +141,10 @@ class VideoLayout:
     @property
     def understanding_json(self) -> Path:
         return self.vision_dir / "video_understanding.json"
+
+    @property
+    def onscreen_text_json(self) -> Path:
+        return self.vision_dir / "onscreen_text.json"
 
     @property
     def frames_index_json(self) -> Path:

@@ -1,17 +1,24 @@
 """Video registry: partition key -> source file, with what the file was when it was registered.
 
-One small JSON file per video (atomic writes). A key always names one source: registering another
-file under a key that is taken gives it a distinct key, never a silent repoint. The entry keeps the
-file's size, modification time and a fast content hash (size + first and last MiB, sha256), so a file
-replaced in place is recognised; with TIKTOK_ASSETS_FULL_HASH=1 new entries hash the whole file, which
-also sees an edit in the middle of a large file that keeps its size.
+One SQLite database in the data folder (``registry.sqlite3``, WAL journal, so the sensor, run workers and the
+CLI read and write it at once; on a shared volume it needs a filesystem with POSIX locks, as NFSv4, CephFS
+or EFS have). Many files are registered in one transaction (:func:`register_many`), so a drop of thousands of
+files costs one commit, not one file write each. A key always names one source: registering another file
+under a key that is taken gives it a distinct key, never a silent repoint. The entry keeps the file's size,
+modification time and a fast content hash (size + first and last MiB, sha256), so a file replaced in place
+is recognised; with TIKTOK_ASSETS_FULL_HASH=1 new entries hash the whole file, which also sees an edit in
+the middle of a large file that keeps its size. A data folder of an earlier version (one JSON file per
+video under ``registry/``) is imported the first time the database is created.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,13 +71,47 @@ def content_hash(path: str | Path, like: str | None = None) -> str:
     return full_hash(path) if full else fast_hash(path)
 
 
-def _entry_path(layout: DataLayout, key: str) -> Path:
-    return layout.registry_dir / f"{validate_key(key)}.json"
+_COLUMNS = "key, source_path, file_name, registered_at, size, mtime, content_hash"
+_SCHEMA = """CREATE TABLE IF NOT EXISTS videos (
+    key TEXT PRIMARY KEY, source_path TEXT NOT NULL, file_name TEXT NOT NULL, registered_at TEXT NOT NULL,
+    size INTEGER, mtime REAL, content_hash TEXT NOT NULL DEFAULT '')"""
+CHUNK = 500  # keys per IN (...) query: far below SQLite's limit on bound variables
 
 
-def _read(layout: DataLayout, key: str) -> RegisteredVideo | None:
-    path = _entry_path(layout, key)
-    return RegisteredVideo(**atomic.read_json(path)) if path.exists() else None
+@contextmanager
+def _db(layout: DataLayout) -> Iterator[sqlite3.Connection]:
+    """A connection in one transaction (committed on success, rolled back on an error)."""
+    path = layout.registry_db
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=60)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        with conn:
+            conn.execute(_SCHEMA)
+            if new:
+                _import_json_entries(conn, layout.legacy_registry_dir)
+        with conn:
+            yield conn
+
+
+def _import_json_entries(conn: sqlite3.Connection, folder: Path) -> None:
+    if folder.is_dir():
+        rows = [astuple(RegisteredVideo(**atomic.read_json(p))) for p in sorted(folder.glob("*.json"))]
+        conn.executemany(f"INSERT OR REPLACE INTO videos ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _rows(conn: sqlite3.Connection, keys: list[str]) -> dict[str, RegisteredVideo]:
+    found: dict[str, RegisteredVideo] = {}
+    for i in range(0, len(keys), CHUNK):
+        chunk = keys[i:i + CHUNK]
+        query = f"SELECT {_COLUMNS} FROM videos WHERE key IN ({','.join('?' * len(chunk))})"
+        found.update((row[0], RegisteredVideo(*row)) for row in conn.execute(query, chunk))
+    return found
+
+
+def _write(conn: sqlite3.Connection, entry: RegisteredVideo) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO videos ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", astuple(entry))
 
 
 def describe(source: Path, key: str) -> RegisteredVideo:
@@ -88,25 +129,35 @@ def describe(source: Path, key: str) -> RegisteredVideo:
 
 
 def register(layout: DataLayout, path: str | Path) -> RegisteredVideo:
-    """Record a video under its key (from its path relative to the watched folder). The same file again
-    keeps its entry (refreshed when its content changed); another file whose key is taken gets a key made
-    unique by a hash of its absolute path."""
+    """Record one video under its key; see :func:`register_many`."""
+    return register_many(layout, [path])[0]
+
+
+def register_many(layout: DataLayout, paths: Iterable[str | Path]) -> list[RegisteredVideo]:
+    """Record videos under their keys (from their paths relative to the watched folder), in one
+    transaction. The same file again keeps its entry (refreshed when its content changed); another file
+    whose key is taken gets a key made unique by a hash of its absolute path."""
     # `..` removed lexically, links not resolved: a link in the folder is its own video
-    source = Path(os.path.abspath(Path(path).expanduser()))
-    key = partition_key_for(source, layout.videos_dir)
-    existing = _read(layout, key)
-    if existing is not None and existing.source_path != str(source):
-        key = hashed_key(key, str(source))
-        existing = _read(layout, key)
-        if existing is not None and existing.source_path != str(source):
-            raise ValueError(f"cannot register {source}: key {key} is taken by {existing.source_path}")
-    if existing is not None and not changed(existing):
-        return existing
-    entry = describe(source, key)
-    if existing is not None:
-        entry = RegisteredVideo(**{**asdict(entry), "registered_at": existing.registered_at})
-    atomic.write_json(_entry_path(layout, key), asdict(entry))
-    return entry
+    sources = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
+    wanted = [partition_key_for(source, layout.videos_dir) for source in sources]
+    entries: list[RegisteredVideo] = []
+    with _db(layout) as conn:
+        existing = _rows(conn, list(dict.fromkeys(wanted)))
+        for source, key in zip(sources, wanted, strict=True):
+            entry = existing.get(key)
+            if entry is not None and entry.source_path != str(source):
+                key = hashed_key(key, str(source))
+                entry = existing.get(key) or _rows(conn, [key]).get(key)
+                if entry is not None and entry.source_path != str(source):
+                    raise ValueError(f"cannot register {source}: key {key} is taken by {entry.source_path}")
+            if entry is None or changed(entry):
+                fresh = describe(source, key)
+                entry = fresh if entry is None else RegisteredVideo(
+                    **{**asdict(fresh), "registered_at": entry.registered_at})
+                _write(conn, entry)
+                existing[key] = entry
+            entries.append(entry)
+    return entries
 
 
 def changed(entry: RegisteredVideo) -> bool:
@@ -122,7 +173,8 @@ def changed(entry: RegisteredVideo) -> bool:
 
 def lookup(layout: DataLayout, key: str) -> RegisteredVideo:
     """The registered video for ``key``."""
-    entry = _read(layout, key)
+    with _db(layout) as conn:
+        entry = _rows(conn, [validate_key(key)]).get(key)
     if entry is None:
         raise KeyError(
             f"No video is registered under partition key {key!r}: add it with `tiktok-assets add PATH` "
@@ -131,11 +183,29 @@ def lookup(layout: DataLayout, key: str) -> RegisteredVideo:
     return entry
 
 
+def lookup_many(layout: DataLayout, keys: list[str]) -> dict[str, RegisteredVideo]:
+    """The registered videos among ``keys`` (a key without an entry is absent from the result)."""
+    if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
+        return {}
+    with _db(layout) as conn:
+        return _rows(conn, keys)
+
+
+def refresh(layout: DataLayout, entries: list[RegisteredVideo]) -> None:
+    """Store re-described entries (a file replaced in place), in one transaction."""
+    with _db(layout) as conn:
+        for entry in entries:
+            _write(conn, entry)
+
+
 def remove(layout: DataLayout, key: str) -> None:
-    _entry_path(layout, key).unlink(missing_ok=True)
+    with _db(layout) as conn:
+        conn.execute("DELETE FROM videos WHERE key = ?", (key,))
 
 
 def registered(layout: DataLayout) -> list[RegisteredVideo]:
-    if not layout.registry_dir.is_dir():
+    """Every entry, in key order."""
+    if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
         return []
-    return [RegisteredVideo(**atomic.read_json(p)) for p in sorted(layout.registry_dir.glob("*.json"))]
+    with _db(layout) as conn:
+        return [RegisteredVideo(*row) for row in conn.execute(f"SELECT {_COLUMNS} FROM videos ORDER BY key")]

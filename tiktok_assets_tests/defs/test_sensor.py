@@ -11,9 +11,11 @@ from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.batching import MODEL_BATCH
 from tiktok_assets.defs.model_resources import model_resources
+from tiktok_assets.defs import sensors
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START, feature_table_sensor, new_video_sensor
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.layout import DataLayout
 
 
 def _age(path, seconds=120):
@@ -92,6 +94,27 @@ def test_a_drop_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir):
     assert len(batches) == -(-1000 // MODEL_BATCH) and sum(map(len, batches)) == 1000
     assert len(result.dynamic_partitions_requests[0].partition_keys) == 1000
     assert elapsed < 60  # Dagster's default sensor tick timeout
+
+
+def test_a_bigger_drop_is_taken_a_page_per_tick(dagster_home, data_dir, monkeypatch):
+    monkeypatch.setattr(sensors, "MAX_NEW_PER_TICK", 40)
+    videos = data_dir / "tiktok_videos"
+    for i in range(100):
+        path = videos / f"drop_{i:03d}.mp4"
+        path.write_bytes(i.to_bytes(2, "little"))
+        _age(path)
+    added: list[str] = []
+    with dg.instance_for_test() as instance:
+        for expected in (40, 40, 20):
+            result = _tick(instance, data_dir)
+            page = list(result.dynamic_partitions_requests[0].partition_keys)
+            assert len(page) == expected and sum(map(len, _requested(result))) == expected
+            assert len(result.asset_events) == expected  # an observation of each new file's data version
+            instance.add_dynamic_partitions(VIDEOS_PARTITION, page)  # what the daemon does with the request
+            added += page
+        assert isinstance(_tick(instance, data_dir), dg.SkipReason)
+    assert added == [f"drop_{i:03d}" for i in range(100)]  # in name order, each once
+    assert len(registry.registered(DataLayout(data_dir))) == 100
 
 
 def _table_tick(instance, cursor=None):

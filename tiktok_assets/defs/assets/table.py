@@ -20,14 +20,10 @@ TABLE_SCHEMA = dg.TableSchema(
 
 def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list[RegisteredVideo]:
     """Every video partition, with its registry entry (a partition whose entry is gone still gets a row)."""
-    layout = paths.layout()
-    entries = []
-    for key in instance.get_dynamic_partitions(VIDEOS_PARTITION):
-        try:
-            entries.append(registry.lookup(layout, key))
-        except (KeyError, ValueError):  # not registered, or an invalid key: still a row, with its error
-            entries.append(RegisteredVideo(key=key, source_path="", file_name="", registered_at=""))
-    return entries
+    keys = instance.get_dynamic_partitions(VIDEOS_PARTITION)
+    found = registry.lookup_many(paths.layout(), keys)
+    # not registered, or an invalid key: still a row, with its error
+    return [found.get(key) or RegisteredVideo(key=key, source_path="", file_name="", registered_at="") for key in keys]
 
 
 @dg.asset(

@@ -13,19 +13,17 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG  # no public
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
-from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout
 
 VIDEO_FILE = dg.AssetKey("video_file")
 MISSING = "missing"
 
 
-def content_version(layout: DataLayout, key: str) -> str:
-    """The content hash of the file registered under ``key`` as it is now, or ``missing``."""
+def content_version(entry: registry.RegisteredVideo | None) -> str:
+    """The content hash of a registered file as it is now, or ``missing``."""
     try:
-        entry = registry.lookup(layout, key)
-        return registry.content_hash(entry.source_path, like=entry.content_hash)
-    except (KeyError, InvalidKeyError, OSError):
+        return MISSING if entry is None else registry.content_hash(entry.source_path, like=entry.content_hash)
+    except OSError:
         return MISSING
 
 
@@ -44,15 +42,17 @@ def observation(key: str, version: str) -> dg.AssetObservation:
 def video_file(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.DataVersionsByPartition:
     layout = paths.layout()
     keys = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
-    return dg.DataVersionsByPartition({key: dg.DataVersion(content_version(layout, key)) for key in keys})
+    entries = registry.lookup_many(layout, keys)
+    return dg.DataVersionsByPartition({key: dg.DataVersion(content_version(entries.get(key))) for key in keys})
 
 
 def new_observations(instance: dg.DagsterInstance, layout: DataLayout, keys: list[str]) -> list[dg.AssetObservation]:
     """Observations for the registered videos among ``keys`` whose content hash differs from the
-    latest one Dagster has for their partition (new videos, replaced files)."""
+    latest one Dagster has for their partition (re-added videos, replaced files)."""
+    entries = registry.lookup_many(layout, list(dict.fromkeys(keys)))
     found = []
-    for key in dict.fromkeys(keys):
-        version = registry.lookup(layout, key).content_hash or content_version(layout, key)
+    for key, entry in entries.items():
+        version = entry.content_hash or content_version(entry)
         latest = instance.get_latest_data_version_record(VIDEO_FILE, is_source=True, partition_key=key)
         if latest is None or latest.asset_observation is None or \
                 latest.asset_observation.tags.get(DATA_VERSION_TAG) != version:
