@@ -179,10 +179,10 @@ def models_env(folder: Path, env: dict) -> dict[str, str]:
 
 def make_clips(folder: Path, n: int) -> list[Path]:
     """N distinct files: the sample clips copied under numbered names (keys come from names)."""
-    from tiktok_assets.lib.samples import generate_samples, sample_specs
+    from tiktok_assets.lib.samples import generate_samples, pattern_specs
 
-    specs = [c.name for c, _, _ in sample_specs()]
-    generate_samples(folder / "samples")
+    specs = [c.name for c, _, _ in pattern_specs()]  # the clips of the recorded runs
+    generate_samples(folder / "samples", specs)
     clips = []
     for i in range(n):
         name = specs[i % len(specs)]

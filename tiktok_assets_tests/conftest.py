@@ -13,7 +13,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tiktok_assets.lib.samples import SampleClip, Segment, generate_samples  # noqa: E402
+from tiktok_assets.lib.samples import (  # noqa: E402
+    SampleClip,
+    Segment,
+    generate_samples,
+    pattern_specs,
+    photo_specs,
+)
 
 
 def _load_manifest(folder: Path) -> dict[str, SampleClip]:
@@ -28,10 +34,24 @@ def _load_manifest(folder: Path) -> dict[str, SampleClip]:
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled sample clips (ffmpeg + espeak-ng), generated once per session."""
+    """The pattern sample clips (ffmpeg + espeak-ng), generated once per session (the photo clips have
+    their own tests: lib/test_photo_samples.py)."""
     folder = tmp_path_factory.mktemp("samples")
-    generate_samples(folder)
+    generate_samples(folder, [c.name for c, _, _ in pattern_specs()])
     return folder
+
+
+@pytest.fixture(scope="session")
+def photo_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The photo sample clips (real photographs + espeak-ng narration), generated once per session."""
+    folder = tmp_path_factory.mktemp("photo_samples")
+    generate_samples(folder, [c.name for c, _, _ in photo_specs()])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def photo_samples(photo_sample_dir: Path) -> dict[str, SampleClip]:
+    return _load_manifest(photo_sample_dir)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,16 @@
 Used by `tiktok-assets demo`, the benchmark and the tests. Every clip is H.264 (+ AAC where it has
 sound). The ground truth written to ``samples.json`` is derived from how each clip is built; speech
 intervals are measured on the espeak-ng output itself (not typed in), then offset by their delay.
+
+Two sets: the *pattern* clips (FFmpeg test sources: black lead-in, still, blurred and soft shots,
+cuts, music; what the frame, shot and audio tests measure) and the *photo* clips (real photographs
+that ship with installed packages, slowly zoomed, with a narration naming what is shown; each
+segment lists the COCO objects visible in it, so a real detector's output can be checked).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -30,8 +36,9 @@ ARPEGGIO = "220*pow(2,(3*mod(floor(t*4),4)+3*eq(mod(floor(t*4),4),3))/12)"
 class Segment:
     start: float
     end: float
-    kind: str  # black | still | moving | blurred | soft
-    source: str
+    kind: str  # black | still | moving | blurred | soft | photo
+    source: str  # an FFmpeg lavfi source, or for a photo `package/path/in/package` (see photo_file)
+    objects: list[str] = field(default_factory=list)  # COCO classes visible in the segment (photos)
 
 
 @dataclass
@@ -49,11 +56,50 @@ class SampleClip:
     music: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _source(kind: str, source: str, w: int, h: int, fps: int, d: float) -> str:
+def photo_file(source: str) -> Path:
+    """The file a photo segment shows: ``package/path`` inside that installed package, found without
+    importing it (``skimage/data/coffee.png``, ``ultralytics/assets/bus.jpg``)."""
+    package, _, relative = source.partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"photo {source}: the package {package!r} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"photo {source}: no {relative} in {path.parent}")
+    return path
+
+
+def missing_photos(clip: SampleClip) -> list[str]:
+    """The clip's photo sources whose package is not installed (the photos come with scikit-image, a
+    `dev` extra, and ultralytics, a `vision` extra)."""
+    missing = []
+    for seg in clip.segments:
+        if seg.kind == "photo":
+            try:
+                photo_file(seg.source)
+            except FileNotFoundError:
+                missing.append(seg.source)
+    return missing
+
+
+def _input(seg: Segment, w: int, h: int, fps: int, d: float) -> list[str]:
+    if seg.kind == "photo":
+        return ["-loop", "1", "-framerate", str(fps), "-t", str(d), "-i", str(photo_file(seg.source))]
     size = f"s={w}x{h}:r={fps}"
-    if source == "black":
-        return f"color=c=black:{size}:d={d}"
-    return f"{source}={size},trim=duration={d},setpts=PTS-STARTPTS"
+    if seg.source == "black":
+        return ["-f", "lavfi", "-i", f"color=c=black:{size}:d={d}"]
+    return ["-f", "lavfi", "-i", f"{seg.source}={size},trim=duration={d},setpts=PTS-STARTPTS"]
+
+
+def _filter(seg: Segment, w: int, h: int, fps: int, d: float) -> str:
+    if seg.kind == "photo":
+        # The whole photo fitted into the frame (bars where the aspect differs), zooming in 10 %
+        # about its centre over the segment: a moving shot, as a phone pans over a product.
+        frames = round(d * fps)
+        return (f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,"
+                f"zoompan=z='1+0.1*on/{frames}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:"
+                f"s={w}x{h}:fps={fps}")
+    return {"blurred": "gblur=sigma=25", "soft": "gblur=sigma=3"}.get(seg.kind, "null")
 
 
 def _speech_wav(text: str, target: Path, voice: str = "en-us", rate: int = 150) -> None:
@@ -85,14 +131,15 @@ def _to_16k(src: Path, dst: Path) -> None:
 
 
 def _build(clip: SampleClip, out: Path, speech_delay: float | None, music: bool, work: Path,
-           speech_text: str = SPEECH_EN, voice: str = "en-us") -> SampleClip:
+           voice: str = "en-us") -> SampleClip:
+    """Write ``clip`` to ``out``; with a speech delay, its ``speech_text`` (else SPEECH_EN) is spoken."""
     w, h, fps = clip.width, clip.height, clip.fps
     inputs: list[str] = []
     chains: list[str] = []
     for i, seg in enumerate(clip.segments):
-        inputs += ["-f", "lavfi", "-i", _source(seg.kind, seg.source, w, h, fps, round(seg.end - seg.start, 3))]
-        post = {"blurred": "gblur=sigma=25", "soft": "gblur=sigma=3"}.get(seg.kind, "null")
-        chains.append(f"[{i}:v]{post},setsar=1[v{i}]")
+        d = round(seg.end - seg.start, 3)
+        inputs += _input(seg, w, h, fps, d)
+        chains.append(f"[{i}:v]{_filter(seg, w, h, fps, d)},setsar=1[v{i}]")
     n = len(clip.segments)
     graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0,format=yuv420p[v]"
     audio_maps: list[str] = []
@@ -100,6 +147,7 @@ def _build(clip: SampleClip, out: Path, speech_delay: float | None, music: bool,
         mix: list[str] = []
         idx = n
         if speech_delay is not None:
+            speech_text = clip.speech_text or SPEECH_EN
             raw = work / f"{clip.name}_speech.wav"
             _speech_wav(speech_text, raw, voice=voice)
             speech16 = work / f"{clip.name}_speech16k.wav"
@@ -133,12 +181,12 @@ def _build(clip: SampleClip, out: Path, speech_delay: float | None, music: bool,
     return clip
 
 
-def _seg(start: float, end: float, kind: str, source: str) -> Segment:
-    return Segment(start, end, kind, source)
+def _seg(start: float, end: float, kind: str, source: str, objects: list[str] | None = None) -> Segment:
+    return Segment(start, end, kind, source, objects or [])
 
 
-def sample_specs() -> list[tuple[SampleClip, float | None, bool]]:
-    """(clip, speech delay or None, music bed?) for every sample clip."""
+def pattern_specs() -> list[tuple[SampleClip, float | None, bool]]:
+    """(clip, speech delay or None, music bed?) for the clips made of FFmpeg test patterns."""
     return [
         (SampleClip("product_talk", 1080, 1920, 30, 12.0, True,
                     [_seg(0, 2, "black", "black"), _seg(2, 5, "still", "smptebars"),
@@ -156,6 +204,35 @@ def sample_specs() -> list[tuple[SampleClip, float | None, bool]]:
                     [_seg(0, 5, "moving", "testsrc2"), _seg(5, 10, "moving", "rgbtestsrc")],
                     cuts=[5.0]), 2.0, True),
     ]
+
+
+def photo_specs() -> list[tuple[SampleClip, float | None, bool]]:
+    """(clip, speech delay, music bed?) for the clips made of real photographs: scikit-image's CC0 /
+    public-domain coffee, chelsea, astronaut and rocket, the Middlebury 2014 motorcycle, ultralytics'
+    bus.jpg. ``objects``: the COCO classes really in the photo that YOLO11n finds in every second of
+    the clip at >= 0.5 confidence (COCO has no rocket: that shot has none)."""
+
+    def photo(name: str, segments: list[Segment], cuts: list[float], text: str) -> SampleClip:
+        return SampleClip(name, 720, 1280, 30, 6.0, True, segments, cuts=cuts, speech_text=text)
+
+    return [
+        (photo("coffee_review", [_seg(0, 6, "photo", "skimage/data/coffee.png", ["cup", "dining table"])], [],
+               "This coffee cup is my favorite. The crema looks perfect."), 0.5, False),
+        (photo("cat_vlog", [_seg(0, 6, "photo", "skimage/data/chelsea.png", ["cat"])], [],
+               "Meet my cat Chelsea. She is a lazy cat who sleeps all day."), 0.5, False),
+        (photo("bus_tour", [_seg(0, 6, "photo", "ultralytics/assets/bus.jpg", ["bus", "person"])], [],
+               "People walk past a city bus. Our tour begins here."), 0.5, False),
+        (photo("space_launch", [_seg(0, 3, "photo", "skimage/data/astronaut.png", ["person"]),
+                                _seg(3, 6, "photo", "skimage/data/rocket.jpg")], [3.0],
+               "An astronaut gets ready for her mission. Then the rocket launches."), 0.5, False),
+        (photo("motorcycle_ride", [_seg(0, 6, "photo", "skimage/data/motorcycle_left.png", ["motorcycle"])],
+               [], "This red motorcycle is parked in the garage, ready for a ride."), 0.5, False),
+    ]
+
+
+def sample_specs() -> list[tuple[SampleClip, float | None, bool]]:
+    """(clip, speech delay or None, music bed?) for every sample clip: the patterns, then the photos."""
+    return pattern_specs() + photo_specs()
 
 
 def generate_samples(out_dir: str | Path, names: list[str] | None = None) -> list[SampleClip]:
@@ -178,7 +255,6 @@ def make_clip(out: str | Path, *, width: int = 720, height: int = 1280, fps: int
     """One ad-hoc clip (tests use it for other languages, sizes and audio mixes)."""
     out = Path(out)
     clip = SampleClip(out.stem, width, height, fps, duration, has_audio,
-                      [_seg(0, duration, "moving", source)], cuts=[])
+                      [_seg(0, duration, "moving", source)], cuts=[], speech_text=speech_text or "")
     with tempfile.TemporaryDirectory() as work:
-        return _build(clip, out, speech_delay if speech_text else None, music, Path(work),
-                      speech_text=speech_text or SPEECH_EN, voice=voice)
+        return _build(clip, out, speech_delay if speech_text else None, music, Path(work), voice=voice)
