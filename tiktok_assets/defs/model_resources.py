@@ -329,6 +329,32 @@ class VlmResource(ModelResource):
                         models_dir=self._models_dir())
 
 
+class OcrResource(ModelResource):
+    """RapidOCR (PP-OCRv4 ONNX, onnxruntime on CPU whatever ``device`` says) for onscreen_text. ``threads``:
+    onnxruntime intra-op threads of each of its models (0 = as many as the cores, at most 4); readings
+    below ``min_confidence`` are dropped."""
+
+    family: ClassVar[str] = "ocr"
+
+    threads: int = 0
+    min_confidence: float = 0.5
+
+    def _weights(self, ref: ModelRef) -> Path:
+        from tiktok_assets.lib.ocr import check_folder
+
+        return check_folder(super()._weights(ref), ref.name)
+
+    def missing(self) -> str | None:
+        from tiktok_assets.lib.ocr import missing_package
+
+        return missing_package() or super().missing()
+
+    def load(self):
+        from tiktok_assets.lib.ocr import load_ocr
+
+        return load_ocr(self._weights(self._ref()), threads=self.threads, min_confidence=self.min_confidence)
+
+
 class MusicRecognitionResource(dg.ConfigurableResource):
     """Shazam recognition sends audio to an outside service: off unless enabled here."""
 
@@ -363,6 +389,7 @@ def model_resources() -> dict[str, dg.ConfigurableResource]:
                                         class_map=_env("DETECTOR_CLASS_MAP"), **common),
         "blip": BlipResource(model=_env("BLIP_MODEL"), **common),
         "vlm": VlmResource(model=_env("VLM_MODEL"), **common),
+        "ocr": OcrResource(model=_env("OCR_MODEL"), **common),
         "music_recognition": MusicRecognitionResource(enabled=_flag("SHAZAM", False)),
     }
 

