@@ -102,8 +102,10 @@ def copy_clip(src: Path, dst: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment that points every model resource at real-format weights the tests build: real
-    packaged Whisper tiny.en, tiny random CLIP / YOLO-World / BLIP / Qwen2.5-VL. Separation off
+    packaged Whisper tiny.en, the real RapidOCR models out of their package, tiny random CLIP / YOLO-World /
+    BLIP / Qwen2.5-VL. Separation off
     (the random Demucs would garble the speech; Demucs is tested through its asset separately)."""
+    from tiktok_assets.lib.ocr import install_packaged_ocr
     from tiktok_assets_tests.lib import audio_fixtures, vision_fixtures
 
     root = tmp_path_factory.getbasetemp()
@@ -122,4 +124,5 @@ def model_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "TIKTOK_ASSETS_YOLO_WORLD_MODEL": str(once("yolo_world", vision_fixtures.build_tiny_yolo_world)),
         "TIKTOK_ASSETS_BLIP_MODEL": str(once("blip", vision_fixtures.build_tiny_blip)),
         "TIKTOK_ASSETS_VLM_MODEL": str(once("vlm", vision_fixtures.build_tiny_vlm)),
+        "TIKTOK_ASSETS_OCR_MODEL": str(once("rapidocr-ppocrv4", install_packaged_ocr)),
     }

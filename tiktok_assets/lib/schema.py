@@ -71,7 +71,7 @@ class Column:
 STAGES: list[str] = [
     "video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames",
     "audio_stems", "transcript", "audio_events", "music_recognition", "audio_analysis",
-    "frame_objects", "representative_frames", "frame_features", "video_understanding",
+    "frame_objects", "representative_frames", "frame_features", "onscreen_text", "video_understanding",
 ]
 
 
@@ -82,6 +82,7 @@ MODEL_COLUMNS: dict[str, str] = {
     "clip_model": "representative_frames",
     "detector_model": "frame_objects",
     "captioner_model": "frame_features",
+    "ocr_model": "onscreen_text",
     "vlm_model": "video_understanding",
 }
 
@@ -164,6 +165,10 @@ COLUMNS: list[Column] = [
     Column("representative_frame_count", "Int64", "Representative frames picked: clamp(round(sqrt(kept)), 2, 5)."),
     Column("representative_timestamps", SECONDS_LIST, "Timestamps of the representative frames, seconds."),
     Column("captions", pa.list_(pa.string()), "BLIP captions of the representative frames, in time order."),
+    Column("ocr_text", "string", "On-screen text read by OCR (RapidOCR PP-OCRv4) on the filtered frames: each "
+           "caption once (the same text over consecutive frames merged), in time order, joined by ` | `; null "
+           "when none was read."),
+    Column("ocr_line_count", "Int64", "On-screen text lines after merging (0: OCR ran and read no text)."),
     Column("clip_embedding", EMBEDDING, "Mean CLIP image embedding of the kept frames (CLIP ViT-B-32 width; "
            "DuckDB reads it as FLOAT[]).", csv=False),
     Column("video_description", "string", "Vision-language model description of the video."),

@@ -32,6 +32,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "frame_objects": ("filtered_frames",),
     "representative_frames": ("filtered_frames",),
     "frame_features": ("representative_frames",),
+    "onscreen_text": ("filtered_frames",),
     "video_understanding": ("representative_frames",),
 }
 
@@ -43,6 +44,7 @@ STAGE_MODELS: dict[str, tuple[str, ...]] = {
     "frame_objects": ("yolo_world", "clip"),  # the detector; CLIP encodes YOLO-World's prompts
     "representative_frames": ("clip",),
     "frame_features": ("blip",),
+    "onscreen_text": ("ocr",),
     "video_understanding": ("vlm",),
 }
 

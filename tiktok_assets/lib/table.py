@@ -15,6 +15,7 @@ from tiktok_assets.lib import atomic, table_io
 from tiktok_assets.lib.audio_analysis import feature_columns
 from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
+from tiktok_assets.lib.ocr import read_onscreen_text
 from tiktok_assets.lib.registry import RegisteredVideo
 from tiktok_assets.lib.schema import CLIP_EMBEDDING_DIM, MODEL_COLUMNS, STAGES
 from tiktok_assets.lib.status import DISABLED, FAILED, OK, SKIPPED, UNAVAILABLE, read_status, stage_done
@@ -148,6 +149,10 @@ def vision_columns(video: VideoLayout) -> Row:
     features = _result(video, "frame_features", video.frame_features_json)
     if features:
         row["captions"] = [f["caption"] for f in features["frames"]]
+    if stage_done(video, "onscreen_text") and video.onscreen_text_json.exists():
+        onscreen = read_onscreen_text(video.onscreen_text_json)
+        row["ocr_text"] = onscreen.text  # "" (no text read) is null in the table
+        row["ocr_line_count"] = len(onscreen.lines)
     u = _result(video, "video_understanding", video.understanding_json)
     if u:
         row["video_description"] = u.get("description")

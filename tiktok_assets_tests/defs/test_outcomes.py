@@ -23,7 +23,7 @@ from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 MANIFEST = CODE_MANIFEST
-VISION = ["frame_objects", "representative_frames", "frame_features", "video_understanding"]
+VISION = ["frame_objects", "representative_frames", "frame_features", "onscreen_text", "video_understanding"]
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,9 @@ readings over frames; the resource's one-sentence reasons when the package or th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import jiwer
 import pytest
 
 from tiktok_assets.defs.model_resources import OcrResource
@@ -18,34 +15,9 @@ from tiktok_assets.lib.frame_filter import DUPLICATE, FilterResult, filter_frame
 from tiktok_assets.lib.frames import CandidateFrame, extract_video
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST, file_sha256, load_manifest
 from tiktok_assets.lib.ocr import FrameLine, FrameText, MergeConfig, TextLine
-from tiktok_assets_tests.conftest import ffmpeg
+from tiktok_assets_tests.lib.ocr_fixtures import CAPTIONS, caption_clip, cer
 
-# (text, first second, last second): drawn at the same place, over a moving gradient, on a 9 s clip
-CAPTIONS = [("NEW WIRELESS HEADPHONES", 0, 3), ("50% OFF TODAY ONLY", 4, 7)]
-CLIP_SECONDS = 9
-BACKGROUND_SEED = 7  # the gradient's colours (random by default)
 SAMPLING_S = 1.0  # candidate_frames takes one frame a second (plus I-frames, shot starts, highlights)
-
-
-def font_file() -> str:
-    """DejaVu Sans Bold, or the system font fontconfig gives instead."""
-    if shutil.which("fc-match") is None:
-        pytest.skip("fc-match (fontconfig) not found: apt-get install fontconfig fonts-dejavu-core")
-    return subprocess.run(["fc-match", "-f", "%{file}", "DejaVuSans:bold"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def caption_clip(target: Path) -> Path:
-    """720x1280, 10 fps: each caption white on a half-transparent box across the lower quarter."""
-    font = font_file()
-    drawn = ",".join(
-        f"drawtext=fontfile={font}:expansion=none:text='{text}':fontsize=40:fontcolor=white:box=1:boxborderw=12:"
-        f"boxcolor=black@0.6:x=(w-tw)/2:y=h*0.75:enable='between(t,{start},{end})'"
-        for text, start, end in CAPTIONS
-    )
-    ffmpeg("-f", "lavfi", "-i", f"gradients=s=720x1280:r=10:d={CLIP_SECONDS}:speed=0.5:n=3:seed={BACKGROUND_SEED}", "-vf", drawn,
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(target))
-    return target
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +44,6 @@ def read_clip(ocr_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Re
     filtered = filter_frames(extraction.frames, frames_dir, content_box=extraction.content_box)
     frames = [(f.time, frames_dir / f.file) for f in ocr.frames_to_read(filtered)]
     return ReadClip(ocr.ocr_frames(ocr.load_ocr(ocr_weights), frames), filtered, extraction.frames, frames_dir)
-
-
-def cer(truth: str, read: str) -> float:
-    """Character error rate (edit distance / length of the truth) of the text without spaces: PP-OCRv4's
-    recogniser often drops the space between two Latin words (`50%OFF`), which this test does not count."""
-    return jiwer.cer("".join(truth.split()), "".join(read.split()))
 
 
 def test_both_captions_are_read_with_their_time_spans(read_clip):

@@ -125,6 +125,14 @@ def test_prompt_lists_the_taxonomy_and_the_transcript(taxonomy):
     assert "Beauty & Personal Care > Skincare\n" in short and "Face Serum" not in short
 
 
+def test_prompt_has_the_on_screen_text_cut_to_its_limit(taxonomy):
+    captions = " | ".join(["GLOW SERUM", "50% OFF TODAY ONLY"] * 100)
+    prompt = build_prompt(3, "this serum makes your skin glow", taxonomy, onscreen_text=captions, max_onscreen_chars=40)
+    assert 'Text shown on screen (OCR, captions separated by |): "GLOW SERUM | 50% OFF TODAY ONLY | GLOW ..."' in prompt
+    assert 'Transcript of its speech: "this serum makes your skin glow"' in prompt
+    assert '(OCR, captions separated by |): "(none)"' in build_prompt(3, "", taxonomy)
+
+
 # --- tiny random model end to end --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def describer(tiny_vlm_dir):
@@ -168,6 +176,11 @@ def test_no_input_skips_the_model(describer, taxonomy):
 
 def test_transcript_only(describer, taxonomy):
     result = describer.describe([], "A serum that makes your skin glow.", taxonomy, max_new_tokens=4)
+    assert result.attempts == 2 and result.status == UNPARSABLE
+
+
+def test_on_screen_text_only_asks_the_model(describer, taxonomy):
+    result = describer.describe([], "", taxonomy, max_new_tokens=4, onscreen_text="GLOW SERUM | 50% OFF")
     assert result.attempts == 2 and result.status == UNPARSABLE
 
 

@@ -31,6 +31,7 @@ from tiktok_assets.lib.multimodal import (
     representative_paths,
     save_frame_analysis,
 )
+from tiktok_assets.lib.ocr import read_onscreen_text
 from tiktok_assets.lib.selection import (
     SelectionConfig,
     aggregate_objects,
@@ -56,6 +57,13 @@ def kept_frames(video: VideoLayout) -> list[FrameVerdict]:
 def content_box_of(video: VideoLayout) -> ContentBox | None:
     """The picture inside the video's bars (candidate_frames), which is what the models see; None: full frame."""
     return load_content_box(video) if video.frames_index_json.exists() else None
+
+
+def onscreen_text_of(video: VideoLayout) -> str:
+    """The video's on-screen text (OCR lines joined by ` | `) when onscreen_text ran for it, else ""."""
+    if not stage_done(video, "onscreen_text") or not video.onscreen_text_json.exists():
+        return ""
+    return read_onscreen_text(video.onscreen_text_json).text
 
 
 def detections_of(video: VideoLayout, files: list[str]) -> tuple[list, bool]:
@@ -239,10 +247,11 @@ def frame_features(
 @video_stage(
     "video_understanding",
     group="vision",
-    deps=["representative_frames", "transcript"],
+    deps=["representative_frames", "transcript", "onscreen_text"],
     kinds={"pytorch", "json"},
     pool=GPU_POOL,
-    description="Vision-language model (Qwen2.5-VL) on the representative frames + transcript: a short "
+    description="Vision-language model (Qwen2.5-VL) on the representative frames + transcript + on-screen "
+    "text (OCR), each when its stage ran: a short "
     "description and a three-level category constrained to the taxonomy (strict JSON, one retry).",
 )
 def video_understanding(
@@ -255,7 +264,8 @@ def video_understanding(
         text = ""
         if stage_done(video, "transcript") and video.transcript_json.exists():
             text = atomic.read_json(video.transcript_json).get("text", "")
-        result = vlm.load().describe(images, text, catalogue.taxonomy(), max_new_tokens=vlm.max_new_tokens)
+        result = vlm.load().describe(images, text, catalogue.taxonomy(), max_new_tokens=vlm.max_new_tokens,
+                                     onscreen_text=onscreen_text_of(video))
         atomic.write_json(video.understanding_json, result.to_json())
         return {
             "answer": result.status,

@@ -1,7 +1,7 @@
 """Video understanding with a vision-language model (Qwen2.5-VL, native transformers classes).
 
-:meth:`VlmDescriber.describe` shows the model a video's representative frames and its transcript
-and asks for strict JSON ``{"description": str, "category": [level1, level2, level3]}``.
+:meth:`VlmDescriber.describe` shows the model a video's representative frames, its transcript and its
+on-screen text (OCR), and asks for strict JSON ``{"description": str, "category": [level1, level2, level3]}``.
 
 - Parsing (:func:`parse_answer`) takes the first JSON object in the reply (text or code fences
   around it are ignored), and requires ``description`` to be a non-empty string and ``category``
@@ -119,11 +119,18 @@ def parse_answer(text: str) -> ParsedAnswer:
 
 
 # --- prompting -----------------------------------------------------------------------------------
+def _clip(text: str, max_chars: int) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``max_chars`` (then marked with `...`)."""
+    text = " ".join(text.split())
+    return text[:max_chars].rsplit(" ", 1)[0] + " ..." if len(text) > max_chars else text
+
+
 def build_prompt(n_frames: int, transcript: str, taxonomy: Taxonomy, max_transcript_chars: int = 2000,
-                 taxonomy_levels: int = 3) -> str:
-    transcript = " ".join(transcript.split())
-    if len(transcript) > max_transcript_chars:
-        transcript = transcript[:max_transcript_chars].rsplit(" ", 1)[0] + " ..."
+                 taxonomy_levels: int = 3, onscreen_text: str = "", max_onscreen_chars: int = 1000) -> str:
+    """The first user turn: what the frames are, the transcript and the on-screen text (OCR lines joined
+    by ` | `), each cut to its limit, and the taxonomy to choose from."""
+    transcript = _clip(transcript, max_transcript_chars)
+    onscreen_text = _clip(onscreen_text, max_onscreen_chars)
     if taxonomy_levels >= 3:
         listing = taxonomy.prompt_listing()
         rule = "The category must be exactly one of these paths (level 1 > level 2 > level 3):"
@@ -133,7 +140,8 @@ def build_prompt(n_frames: int, transcript: str, taxonomy: Taxonomy, max_transcr
     seen = f"These are {n_frames} frames from a short vertical product video." if n_frames else \
         "There are no usable frames from this short product video."
     return (
-        f"{seen}\nTranscript of its speech: \"{transcript or '(no speech)'}\"\n\n"
+        f"{seen}\nTranscript of its speech: \"{transcript or '(no speech)'}\"\n"
+        f"Text shown on screen (OCR, captions separated by |): \"{onscreen_text or '(none)'}\"\n\n"
         "Describe the product shown or talked about, and categorise it. Reply with only this JSON object, "
         "nothing else:\n"
         '{"description": "<one or two sentences about the product and how it is shown>", '
@@ -200,13 +208,15 @@ class VlmDescriber:
         return self.processor.batch_decode(new, skip_special_tokens=True)[0]
 
     def describe(self, frames: Sequence[ImageInput], transcript: str, taxonomy: Taxonomy, max_new_tokens: int = 256,
-                 max_transcript_chars: int = 2000, taxonomy_levels: int = 3) -> VideoUnderstanding:
-        """Description and category of one video from its frames (paths or PIL) and transcript."""
+                 max_transcript_chars: int = 2000, taxonomy_levels: int = 3,
+                 onscreen_text: str = "") -> VideoUnderstanding:
+        """Description and category of one video from its frames (paths or PIL), transcript and on-screen text."""
         frames = list(frames)
-        if not frames and not transcript.strip():
+        if not frames and not transcript.strip() and not onscreen_text.strip():
             return VideoUnderstanding(None, None, UNMAPPED, 0.0, None, "", 0, NO_INPUT,
                                       taxonomy_version=taxonomy.version)
-        prompt = build_prompt(len(frames), transcript, taxonomy, max_transcript_chars, taxonomy_levels)
+        prompt = build_prompt(len(frames), transcript, taxonomy, max_transcript_chars, taxonomy_levels,
+                              onscreen_text=onscreen_text)
         first_user = {"role": "user", "content": [*({"type": "image"} for _ in frames), {"type": "text", "text": prompt}]}
         base = [{"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}, first_user]
 
