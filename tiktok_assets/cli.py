@@ -443,6 +443,31 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK if table.success else EXIT_ERROR
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    """Update the feature table (the rows of videos that changed); --compact writes the one-file CSV and
+    Parquet whatever the table's size, --full rebuilds every row."""
+    import dagster as dg
+
+    from tiktok_assets.definitions import defs as load_defs
+    from tiktok_assets.defs.resources import ProjectPaths
+
+    _ensure_instance()
+    config = {**({"compact": True} if args.compact else {}), **({"full_rebuild": True} if args.full else {})}
+    run_config = {**_quiet_logs(args.verbose), "ops": {"video_features": {"config": config}}}
+    result = load_defs().resolve_job_def("feature_table").execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=run_config)
+    if not result.success:
+        print("tiktok-assets: the feature table was not updated (see the run in the Dagster UI)", file=sys.stderr)
+        return EXIT_ERROR
+    metadata = result.asset_materializations_for_node("video_features")[0].metadata
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    print(f"{metadata['dagster/row_count'].value} rows ({metadata['rows_rebuilt'].value} rebuilt) in "
+          f"{layout.table_dataset}")
+    if metadata["compacted"].value:
+        print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"])
     files = _video_paths(args.paths or [str(data_dir / "tiktok_videos")])
@@ -576,6 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "setting changed); --run redoes exactly them")
     p.add_argument("--run", action="store_true")
     p.set_defaults(fn=cmd_stale)
+    p = sub.add_parser("table", help="update the feature table now; --compact writes the one-file CSV and "
+                       "Parquet however large the table is, --full rebuilds every row")
+    p.add_argument("--compact", action="store_true")
+    p.add_argument("--full", action="store_true")
+    p.set_defaults(fn=cmd_table)
     p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser(

@@ -27,6 +27,7 @@ import dagster as dg
 from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import ModelResource, model_resources
 from tiktok_assets.defs.partitions import videos_partitions
+from tiktok_assets.lib import table_dataset
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
@@ -183,6 +184,7 @@ def run_partitions(
         else:  # progress of the batch, video by video
             context.log.info(f"{stage} [{key}] {status.status} in {status.seconds:.1f}s ({position}/{len(keys)})")
         outcomes[key] = status
+        table_dataset.mark_changed(layout, [key])  # its table row is rebuilt by the next table update
         shown = {k: v for k, v in (result or {}).items() if k not in ("status", "warning")}
         context.add_asset_metadata(
             {**shown, "outcome": status.status, "error": status.error or "", "warning": status.warning or "",

@@ -36,6 +36,11 @@ class DataLayout:
         return self.root / "registry"
 
     @property
+    def table_dataset(self) -> Path:
+        """The feature table's shards (lib/table_dataset.py): what a run updates."""
+        return self.root / "video_features_dataset"
+
+    @property
     def table_csv(self) -> Path:
         return self.root / "video_features_results.csv"
 

@@ -79,7 +79,7 @@ CHUNK = 500  # keys per IN (...) query: far below SQLite's limit on bound variab
 
 
 @contextmanager
-def _db(layout: DataLayout) -> Iterator[sqlite3.Connection]:
+def database(layout: DataLayout) -> Iterator[sqlite3.Connection]:
     """A connection in one transaction (committed on success, rolled back on an error)."""
     path = layout.registry_db
     new = not path.exists()
@@ -141,7 +141,7 @@ def register_many(layout: DataLayout, paths: Iterable[str | Path]) -> list[Regis
     sources = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
     wanted = [partition_key_for(source, layout.videos_dir) for source in sources]
     entries: list[RegisteredVideo] = []
-    with _db(layout) as conn:
+    with database(layout) as conn:
         existing = _rows(conn, list(dict.fromkeys(wanted)))
         for source, key in zip(sources, wanted, strict=True):
             entry = existing.get(key)
@@ -173,7 +173,7 @@ def changed(entry: RegisteredVideo) -> bool:
 
 def lookup(layout: DataLayout, key: str) -> RegisteredVideo:
     """The registered video for ``key``."""
-    with _db(layout) as conn:
+    with database(layout) as conn:
         entry = _rows(conn, [validate_key(key)]).get(key)
     if entry is None:
         raise KeyError(
@@ -187,19 +187,19 @@ def lookup_many(layout: DataLayout, keys: list[str]) -> dict[str, RegisteredVide
     """The registered videos among ``keys`` (a key without an entry is absent from the result)."""
     if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
         return {}
-    with _db(layout) as conn:
+    with database(layout) as conn:
         return _rows(conn, keys)
 
 
 def refresh(layout: DataLayout, entries: list[RegisteredVideo]) -> None:
     """Store re-described entries (a file replaced in place), in one transaction."""
-    with _db(layout) as conn:
+    with database(layout) as conn:
         for entry in entries:
             _write(conn, entry)
 
 
 def remove(layout: DataLayout, key: str) -> None:
-    with _db(layout) as conn:
+    with database(layout) as conn:
         conn.execute("DELETE FROM videos WHERE key = ?", (key,))
 
 
@@ -207,5 +207,5 @@ def registered(layout: DataLayout) -> list[RegisteredVideo]:
     """Every entry, in key order."""
     if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
         return []
-    with _db(layout) as conn:
+    with database(layout) as conn:
         return [RegisteredVideo(*row) for row in conn.execute(f"SELECT {_COLUMNS} FROM videos ORDER BY key")]

@@ -103,7 +103,7 @@ def _read_csv(path: Path) -> pa.Table:
     return table.cast(schema)
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def read_parquet(path: Path) -> pa.Table:
     schema = arrow_schema()
     table = pq.read_table(path)
     missing = [n for n in schema.names if n not in table.column_names]
@@ -113,11 +113,15 @@ def _read_parquet(path: Path) -> pa.Table:
 
 
 def load_features(path: PathLike) -> pd.DataFrame:
-    """The feature table from its Parquet or CSV file, with the declared types. From the CSV, the
-    Parquet-only columns (the CLIP embedding) are absent."""
+    """The feature table from its Parquet or CSV file, or from the folder of its shards, with the declared
+    types. From the CSV, the Parquet-only columns (the CLIP embedding) are absent."""
     path = Path(path)
+    if path.is_dir():  # the dataset of shards (data/video_features_dataset)
+        shards = [read_parquet(p) for p in sorted(path.glob("shard-*.parquet"))]
+        table = pa.concat_tables(shards) if shards else arrow_schema().empty_table()
+        return from_arrow(table.sort_by("video_key"))
     if path.suffix == ".parquet":
-        return from_arrow(_read_parquet(path))
+        return from_arrow(read_parquet(path))
     if path.suffix == ".csv":
         return from_arrow(_read_csv(path))
-    raise ValueError(f"{path}: expected the table's .parquet or .csv file")
+    raise ValueError(f"{path}: expected the table's .parquet or .csv file, or the folder of its shards")

@@ -10,6 +10,7 @@ import pandera.pandas as pa
 import pyarrow.parquet as pq
 
 from tiktok_assets.lib.schema import COLUMNS, REQUIRED, UNIQUE, arrow_schema
+from tiktok_assets.lib.table_dataset import shard_of
 from tiktok_assets.lib.table_io import load_features
 
 STATUSES = ["ok", "partial", "failed", "incomplete", "source_missing"]
@@ -67,3 +68,23 @@ def validate_files(parquet_path: Path, csv_path: Path) -> list[str]:
     except (ValueError, OSError) as exc:  # pyarrow's errors are ValueErrors (ArrowInvalid, ...)
         return [f"unreadable table: {exc}"]
     return validate_table(parquet, csv)
+
+
+def validate_dataset(folder: Path) -> tuple[int, list[str]]:
+    """Rows and problems of the table's shards (lib/table_dataset.py): the declared schema, one row per
+    key in the shard its key hashes to, an error on every failed row. Reads three columns of each shard."""
+    declared, rows, problems, seen = arrow_schema(), 0, [], set()
+    for path in sorted(folder.glob("shard-*.parquet")):
+        if not pq.read_schema(path).remove_metadata().equals(declared):
+            problems.append(f"{path.name}: not the declared schema")
+            continue
+        table = pq.read_table(path, columns=["video_key", "status", "error"]).to_pylist()
+        rows += len(table)
+        shard = int(path.stem.removeprefix("shard-"))
+        for row in table:
+            if row["video_key"] in seen or shard_of(row["video_key"]) != shard:
+                problems.append(f"{path.name}: {row['video_key']} is duplicated or in the wrong shard")
+            if row["status"] == "failed" and not row["error"]:
+                problems.append(f"{path.name}: the failed video {row['video_key']} has no error message")
+            seen.add(row["video_key"])
+    return rows, problems

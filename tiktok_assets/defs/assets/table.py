@@ -2,13 +2,14 @@
 
 
 import dagster as dg
+import pandas as pd
 
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.registry import RegisteredVideo
 from tiktok_assets.lib.schema import COLUMNS, REQUIRED, STAGES, UNIQUE
-from tiktok_assets.lib.table import build_table, write_table
+from tiktok_assets.lib.table_dataset import COMPACT_MAX_ROWS, compact, update_dataset
 
 # The declared column schema, on the asset's definition: the UI shows it before any materialization.
 TABLE_SCHEMA = dg.TableSchema(
@@ -26,29 +27,41 @@ def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list
     return [found.get(key) or RegisteredVideo(key=key, source_path="", file_name="", registered_at="") for key in keys]
 
 
+class TableConfig(dg.Config):
+    full_rebuild: bool = False  # build every row again from the per-video artifacts
+    compact: bool | None = None  # write the one-file CSV + Parquet; empty: while the table is small
+
+
 @dg.asset(
     group_name="table",
     deps=STAGES,
     kinds={"pandas", "parquet", "csv"},
     metadata={"dagster/column_schema": TABLE_SCHEMA},
-    description="One row per registered video with every feature and a status/error/time per stage; "
-    "data/video_features_results.csv and .parquet, replaced together. Rewritten after every run of "
-    "per-video stages (feature_table_sensor), and at the end of a run that selects it.",
+    description="One row per registered video with every feature and a status/error/time per stage. Updated "
+    "after every run of per-video stages (feature_table_sensor) and at the end of a run that selects it: "
+    "the rows of the videos that changed, in data/video_features_dataset/ (Parquet shards by key); "
+    "data/video_features_results.csv and .parquet (replaced together) are written from the shards while the "
+    f"table has at most {COMPACT_MAX_ROWS:,} rows, or when the run's config asks (compact: true).",
 )
-def video_features(context: dg.AssetExecutionContext, paths: ProjectPaths) -> dg.MaterializeResult:
+def video_features(context: dg.AssetExecutionContext, config: TableConfig, paths: ProjectPaths) -> dg.MaterializeResult:
     layout = paths.layout()
-    frame = build_table(layout, registered_videos(context.instance, paths))
-    write_table(frame, layout.table_csv, layout.table_parquet)
-    counts = frame["status"].value_counts().to_dict()
+    update = update_dataset(layout, registered_videos(context.instance, paths), full=config.full_rebuild)
+    compacted = config.compact if config.compact is not None else update.rows <= COMPACT_MAX_ROWS
+    if compacted:
+        compact(layout)
+    failed = pd.DataFrame(update.failed, columns=["video_key", "error"])
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(frame),
-            "csv": dg.MetadataValue.path(str(layout.table_csv)),
-            "parquet": dg.MetadataValue.path(str(layout.table_parquet)),
-            "status_counts": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
-            "failed_videos": dg.MetadataValue.md(  # bounded: the UI loads this with the asset page
-                frame.loc[frame["status"] == "failed", ["video_key", "error"]].head(20).to_markdown(index=False)
-                if (frame["status"] == "failed").any() else "_none_"
-            ),
+        metadata={  # bounded whatever the catalogue's size: the UI loads this with the asset page
+            "dagster/row_count": update.rows,
+            "rows_rebuilt": update.rebuilt,
+            "rows_dropped": update.dropped,
+            "shards_written": update.shards_written,
+            "dataset": dg.MetadataValue.path(str(layout.table_dataset)),
+            "compacted": compacted,
+            **({"csv": dg.MetadataValue.path(str(layout.table_csv)),
+                "parquet": dg.MetadataValue.path(str(layout.table_parquet))} if compacted else {}),
+            "status_counts": dg.MetadataValue.json(update.status_counts),
+            "failed_videos": dg.MetadataValue.md(
+                failed.to_markdown(index=False) if len(failed) else "_none_"),
         }
     )
