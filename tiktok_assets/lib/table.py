@@ -225,11 +225,6 @@ def build_row(layout: DataLayout, entry: RegisteredVideo, stages: list[str] = ST
     return row
 
 
-def build_table(layout: DataLayout, entries: list[RegisteredVideo]) -> pd.DataFrame:
-    """One row per video, of the declared types (what :func:`table_io.load_features` reads back)."""
-    return table_io.frame_of_rows([build_row(layout, e) for e in sorted(entries, key=lambda e: e.key)])
-
-
 def write_table(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
     """Parquet (declared schema) and CSV (no Parquet-only columns, lists as JSON), replaced together."""
     assert csv_path.parent == parquet_path.parent, "the table's CSV and Parquet live side by side"
