@@ -146,6 +146,7 @@ def test_whole_pipeline_runs_in_a_namespace_without_network(offline_run: Offline
     assert row["audio_fingerprint"]
     assert row["kept_frame_count"] >= 1 and row["representative_frame_count"] >= 1
     assert row["frame_objects_status"] == "ok" and len(row["clip_embedding"]) == 512
+    assert row["onscreen_text_status"] == "ok" and row["ocr_line_count"] >= 1  # testsrc2's clock, read offline
 
 
 @pytest.mark.slow
