@@ -331,7 +331,7 @@ class VlmResource(ModelResource):
 
 class OcrResource(ModelResource):
     """RapidOCR (PP-OCRv4 ONNX, onnxruntime on CPU whatever ``device`` says) for onscreen_text. ``threads``:
-    onnxruntime intra-op threads of each of its models (0 = as many as the cores, at most 4); readings
+    onnxruntime intra-op threads of each of its models (0 = half the cores, 1 to 4); readings
     below ``min_confidence`` are dropped."""
 
     family: ClassVar[str] = "ocr"

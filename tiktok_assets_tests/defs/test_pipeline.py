@@ -201,6 +201,7 @@ def test_the_notebook_runs_top_to_bottom_and_draws_its_plots(pipeline_run, tmp_p
     assert re.search(r"^(product_talk|creme_brulee\S*): .*\.mp4, 1?\d\.0 s; representative frames: [1-5]$",
                      printed, re.MULTILINE), printed
     assert "battery" in printed.lower()  # its transcript
+    assert "On-screen text (OCR):" in printed  # testsrc2's clock, where the clip shows it, or (none)
     assert "Description:" in printed
     # Without representative frames (CLIP not installed), the kept frames stand in.
     copy = tmp_path / "data"
