@@ -5,7 +5,10 @@ Rows live in ``SHARDS`` Parquet files chosen by a hash of the video key
 updating the rows of a batch of videos rebuilds those rows only and rewrites only the shards they fall in,
 whatever the size of the catalogue. Which rows to rebuild comes from a journal in the registry database:
 every per-video stage marks its video when it records an outcome (:func:`mark_changed`); an update takes
-the marks it read, and a mark made while it runs stays for the next one.
+the marks it read, and a mark made while it runs stays for the next one. The same database keeps each
+row's shard, status and error, so an update opens only the shards it rewrites and its counts come from
+one query. A crash between a shard's write and its bookkeeping leaves the marks in place: the next
+update rebuilds those rows again.
 
 The compacted pair ``video_features_results.parquet`` / ``.csv`` (one file each, replaced together) is
 written from the shards on request, and after every update while the catalogue has at most
@@ -16,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +39,7 @@ from tiktok_assets.lib.table import SOURCE_MISSING, build_row, write_table
 SHARDS = 256
 COMPACT_MAX_ROWS = int(os.environ.get("TIKTOK_ASSETS_TABLE_COMPACT_MAX_ROWS", "10000"))
 MAX_FAILED_SHOWN = 20
-_JOURNAL = "CREATE TABLE IF NOT EXISTS table_pending (key TEXT PRIMARY KEY, marked REAL NOT NULL)"
+ROWS_PER_FLUSH = 2000
 
 
 def shard_of(key: str) -> int:
@@ -44,25 +50,39 @@ def shard_path(folder: Path, shard: int) -> Path:
     return folder / f"shard-{shard:03d}.parquet"
 
 
-# --- the journal of videos whose row is out of date ---------------------------------------------------
+# --- bookkeeping in the registry database --------------------------------------------------------------
+# table_pending: videos whose row is out of date (the journal). table_rows: the key, shard, status and
+# error of every row written, so an update opens only the shards it rewrites. table_meta: the schema the
+# shards were written with (another schema: every row is rebuilt).
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS table_pending (key TEXT PRIMARY KEY, marked REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS table_rows (key TEXT PRIMARY KEY, shard INTEGER NOT NULL, status TEXT, error TEXT)",
+    "CREATE TABLE IF NOT EXISTS table_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+@contextmanager
+def _bookkeeping(layout: DataLayout) -> Iterator[sqlite3.Connection]:
+    with registry.database(layout) as conn:
+        for statement in _TABLES:
+            conn.execute(statement)
+        yield conn
+
+
 def mark_changed(layout: DataLayout, keys: list[str]) -> None:
     """Record that these videos' rows must be rebuilt (a stage recorded an outcome for them)."""
     now = time.time()
-    with registry.database(layout) as conn:
-        conn.execute(_JOURNAL)
+    with _bookkeeping(layout) as conn:
         conn.executemany("INSERT OR REPLACE INTO table_pending (key, marked) VALUES (?, ?)", [(k, now) for k in keys])
 
 
 def pending(layout: DataLayout) -> dict[str, float]:
-    with registry.database(layout) as conn:
-        conn.execute(_JOURNAL)
+    with _bookkeeping(layout) as conn:
         return dict(conn.execute("SELECT key, marked FROM table_pending"))
 
 
-def _clear(layout: DataLayout, taken: dict[str, float]) -> None:
-    """Drop the marks an update took (a key marked again since keeps its newer mark)."""
-    with registry.database(layout) as conn:
-        conn.executemany("DELETE FROM table_pending WHERE key = ? AND marked = ?", list(taken.items()))
+def _schema_id() -> str:
+    return hashlib.sha256(arrow_schema().to_string().encode()).hexdigest()[:16]
 
 
 # --- the shards --------------------------------------------------------------------------------------
@@ -72,30 +92,9 @@ class DatasetUpdate:
     rebuilt: int = 0  # rows built again from the per-video artifacts
     dropped: int = 0  # rows of videos that are no longer partitions
     shards_written: int = 0
+    full: bool = False  # every row was rebuilt (asked for, first update, or the schema changed)
     status_counts: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first MAX_FAILED_SHOWN
-
-
-def _read_shard(path: Path) -> pa.Table | None:
-    """The shard as the declared schema, or None when it is missing or of another schema (rebuilt)."""
-    if not path.exists():
-        return None
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid):
-        return None
-    declared = arrow_schema()
-    return table.cast(declared) if table.schema.remove_metadata().equals(declared) else None
-
-
-def _summarise(update: DatasetUpdate, table: pa.Table) -> None:
-    update.rows += table.num_rows
-    for status, count in zip(*pc.value_counts(table.column("status")).flatten(), strict=True):
-        update.status_counts[str(status)] = update.status_counts.get(str(status), 0) + int(count.as_py())
-    if len(update.failed) < MAX_FAILED_SHOWN:
-        failed = table.filter(pc.equal(table.column("status"), "failed")).select(["video_key", "error"])
-        update.failed += [(r["video_key"], r["error"] or "") for r in failed.to_pylist()]
-        update.failed = update.failed[:MAX_FAILED_SHOWN]
 
 
 def _source_missing(entry: RegisteredVideo) -> bool:
@@ -106,47 +105,71 @@ def update_dataset(layout: DataLayout, entries: list[RegisteredVideo], full: boo
     """Bring the shards up to date with ``entries`` (every registered video partition): rebuild the rows
     of marked videos, of videos without a row and of videos whose source file went missing (or came
     back), drop rows of videos that are no longer partitions; ``full`` rebuilds every row (e.g. after
-    outputs were changed by hand)."""
+    outputs were changed by hand). Rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat."""
     folder = layout.table_dataset
     folder.mkdir(parents=True, exist_ok=True)
-    marks = pending(layout)
-    by_shard: dict[int, dict[str, RegisteredVideo]] = {}
-    for entry in entries:
-        by_shard.setdefault(shard_of(entry.key), {})[entry.key] = entry
-    update = DatasetUpdate()
-    for shard in range(SHARDS):
-        wanted = by_shard.get(shard, {})
-        path = shard_path(folder, shard)
-        old = None if full else _read_shard(path)
-        if old is None and not wanted and not path.exists():
-            continue
-        status = dict(zip(old.column("video_key").to_pylist(), old.column("status").to_pylist(), strict=True)) \
-            if old is not None else {}
-        present = set(status)
-        rebuild = sorted(k for k in wanted if k in marks or k not in present
-                         or (status[k] == SOURCE_MISSING) != _source_missing(wanted[k]))
-        drop = present - set(wanted)
-        if old is not None and not rebuild and not drop:
-            _summarise(update, old)
-            continue
-        rows = [build_row(layout, wanted[k]) for k in rebuild]
-        parts = [table_io.to_arrow(table_io.frame_of_rows(rows))] if rows else []
-        if old is not None:
-            keep = pc.invert(pc.is_in(old.column("video_key"), pa.array(sorted(drop | set(rebuild)), pa.string())))
-            parts.insert(0, old.filter(keep))
-        table = pa.concat_tables(parts) if parts else arrow_schema().empty_table()
-        table = table.sort_by("video_key")
+    with _bookkeeping(layout) as conn:
+        marks = dict(conn.execute("SELECT key, marked FROM table_pending"))
+        schema = conn.execute("SELECT value FROM table_meta WHERE name = 'schema'").fetchone()
+        full = full or schema is None or schema[0] != _schema_id()
+        written: dict[str, tuple[int, str | None]] = {} if full else {
+            key: (shard, status) for key, shard, status in conn.execute("SELECT key, shard, status FROM table_rows")}
+    wanted = {e.key: e for e in entries}
+    lost = {shard for shard, _ in written.values() if not shard_path(folder, shard).exists()}  # deleted by hand
+    rebuild = [e for k, e in sorted(wanted.items()) if k in marks or k not in written or written[k][0] in lost
+               or (written[k][1] == SOURCE_MISSING) != _source_missing(e)]
+    drop = {k for k in written if k not in wanted}
+    touched = sorted({shard_of(e.key) for e in rebuild} | {written[k][0] for k in drop}
+                     | (set(range(SHARDS)) if full else set()))
+    update = DatasetUpdate(rebuilt=len(rebuild), dropped=len(drop), full=full)
+    by_shard: dict[int, list[RegisteredVideo]] = {}
+    for entry in rebuild:
+        by_shard.setdefault(shard_of(entry.key), []).append(entry)
+    group: list[int] = []
+    for shard in touched:
+        group.append(shard)
+        if sum(len(by_shard.get(s, [])) for s in group) >= ROWS_PER_FLUSH:
+            _write_shards(layout, group, by_shard, drop, full)
+            group = []
+    _write_shards(layout, group, by_shard, drop, full)
+    with _bookkeeping(layout) as conn:
+        conn.execute("INSERT OR REPLACE INTO table_meta (name, value) VALUES ('schema', ?)", (_schema_id(),))
+        conn.executemany("DELETE FROM table_pending WHERE key = ? AND marked = ?", list(marks.items()))
+        update.rows = conn.execute("SELECT count(*) FROM table_rows").fetchone()[0]
+        update.status_counts = dict(conn.execute("SELECT status, count(*) FROM table_rows GROUP BY status"))
+        update.failed = list(conn.execute(
+            "SELECT key, coalesce(error, '') FROM table_rows WHERE status = 'failed' ORDER BY key LIMIT ?",
+            (MAX_FAILED_SHOWN,)))
+    update.shards_written = len(touched)
+    return update
+
+
+def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, list[RegisteredVideo]],
+                  drop: set[str], fresh: bool) -> None:
+    """Build the new rows of these shards in one table, then write each shard (atomically) and its
+    bookkeeping. ``fresh``: the shards' current files are not read (every row of them is rebuilt)."""
+    if not shards:
+        return
+    built = table_io.arrow_of_rows([build_row(layout, e) for s in shards for e in by_shard.get(s, [])])
+    for shard in shards:
+        path = shard_path(layout.table_dataset, shard)
+        keys = [e.key for e in by_shard.get(shard, [])]
+        parts = [built.filter(pc.is_in(built.column("video_key"), pa.array(keys, pa.string())))]
+        if not fresh and path.exists():
+            old = pq.read_table(path).cast(arrow_schema())
+            gone = pa.array(sorted(drop | set(keys)), pa.string())
+            parts.insert(0, old.filter(pc.invert(pc.is_in(old.column("video_key"), gone))))
+        table = pa.concat_tables(parts).sort_by("video_key")
         if table.num_rows:
             with atomic.atomic_path(path) as tmp:
-                table_io.write_parquet(table_io.from_arrow(table), tmp)
+                table_io.write_arrow(table, tmp)
         else:
             path.unlink(missing_ok=True)
-        update.rebuilt += len(rebuild)
-        update.dropped += len(drop)
-        update.shards_written += 1
-        _summarise(update, table)
-    _clear(layout, marks)
-    return update
+        index = table.select(["video_key", "status", "error"]).to_pylist()
+        with _bookkeeping(layout) as conn:
+            conn.execute("DELETE FROM table_rows WHERE shard = ?", (shard,))
+            conn.executemany("INSERT OR REPLACE INTO table_rows (key, shard, status, error) VALUES (?, ?, ?, ?)",
+                             [(r["video_key"], shard, r["status"], r["error"]) for r in index])
 
 
 def compact(layout: DataLayout) -> int:

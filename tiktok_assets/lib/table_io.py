@@ -7,6 +7,7 @@ Types in the DataFrame: ``string``, ``Int64``, ``Float64`` and ``boolean`` for s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -50,25 +51,38 @@ def from_arrow(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_pandas_dtype)
 
 
-def frame_of_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows (column -> Python value; absent = missing) as a DataFrame of the declared types."""
+def arrow_of_rows(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (column -> Python value; absent = missing) as a table of the declared schema."""
     frame = pd.DataFrame(rows, columns=[c.name for c in COLUMNS])
     for column in COLUMNS:
         if not column.nested:  # e.g. 12.0 read from JSON for an int64 column: pandas casts it exactly
             frame[column.name] = frame[column.name].astype(column.dtype)
-    return from_arrow(to_arrow(frame))
+    return to_arrow(frame)
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet with the declared schema, plus pandas metadata so ``pd.read_parquet`` restores Int64,
-    Float64, boolean and string (lists come back as numpy arrays there; :func:`load_features` gives lists)."""
-    table = to_arrow(frame)
-    plain = frame.copy()
+def frame_of_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame of the declared types."""
+    return from_arrow(arrow_of_rows(rows))
+
+
+@functools.cache
+def _pandas_metadata() -> dict[bytes, bytes]:
+    """pandas' schema metadata for the declared dtypes (the same for every frame of the table)."""
+    plain = frame_of_rows([])
     for column in COLUMNS:
         if column.nested:  # pandas cannot read its own metadata for pd.ArrowDtype list columns back
             plain[column.name] = plain[column.name].astype(object)
-    pandas_meta = pa.Schema.from_pandas(plain, preserve_index=False).metadata
-    pq.write_table(table.replace_schema_metadata(pandas_meta), path)
+    return pa.Schema.from_pandas(plain, preserve_index=False).metadata
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """Parquet with the declared schema, plus pandas metadata so ``pd.read_parquet`` restores Int64,
+    Float64, boolean and string (lists come back as numpy arrays there; :func:`load_features` gives lists)."""
+    pq.write_table(table.cast(arrow_schema()).replace_schema_metadata(_pandas_metadata()), path)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    write_arrow(to_arrow(frame), path)
 
 
 def _json_cell(value: Any) -> str | None:

@@ -67,7 +67,7 @@ def test_removed_and_missing_sources_and_a_mark_made_during_an_update(tmp_path, 
     assert "v05" not in table.index and table.loc["v03", "status"] == "source_missing"
 
 
-def test_compacted_pair_matches_the_shards_and_an_old_schema_shard_is_rebuilt(tmp_path):
+def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_rebuilt(tmp_path):
     layout, entries = _catalogue(tmp_path, n=20)
     table_dataset.update_dataset(layout, entries)
     assert table_dataset.compact(layout) == 20
@@ -76,10 +76,16 @@ def test_compacted_pair_matches_the_shards_and_an_old_schema_shard_is_rebuilt(tm
     assert list(load_features(layout.table_csv).video_key) == list(shards.video_key)
 
     shard = table_dataset.shard_path(layout.table_dataset, table_dataset.shard_of("v00"))
-    old = pq.read_table(shard)
-    pq.write_table(old.drop_columns(["partial_reason"]), shard)  # a shard written by an earlier version
+    in_shard = pq.read_table(shard).num_rows
+    shard.unlink()  # deleted by hand: its rows are rebuilt
+    lost = table_dataset.update_dataset(layout, entries)
+    assert (lost.rebuilt, lost.shards_written, lost.rows) == (in_shard, 1, 20)
+
+    pq.write_table(pq.read_table(shard).drop_columns(["partial_reason"]), shard)  # not the declared schema
     assert validate_dataset(layout.table_dataset)[1] == [f"{shard.name}: not the declared schema"]
+    with registry.database(layout) as conn:  # shards written by a version with another schema
+        conn.execute("UPDATE table_meta SET value = 'an older schema' WHERE name = 'schema'")
     update = table_dataset.update_dataset(layout, entries)
-    assert update.rebuilt == old.num_rows and update.shards_written == 1
+    assert update.full and update.rebuilt == 20 and update.rows == 20
     assert validate_dataset(layout.table_dataset) == (20, [])
     assert isinstance(pq.read_schema(shard).field("partial_reason").type, pa.DataType)
