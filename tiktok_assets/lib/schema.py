@@ -204,8 +204,13 @@ def _where(column: Column) -> str:
     return " (JSON in the CSV)" if column.nested else ""
 
 
+def _cell(text: str) -> str:
+    """``text`` in a Markdown table cell: a ``|`` is escaped (in a code span too, as GitHub reads tables)."""
+    return text.replace("|", "\\|")
+
+
 def markdown_table() -> str:
     """The schema as a Markdown table (kept in README.md; a test checks they agree)."""
     lines = ["| column | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{c.name}` | `{c.type_name}`{_where(c)} | {c.description} |" for c in COLUMNS]
+    lines += [f"| `{c.name}` | `{c.type_name}`{_where(c)} | {_cell(c.description)} |" for c in COLUMNS]
     return "\n".join(lines)
