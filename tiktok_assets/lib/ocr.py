@@ -5,7 +5,6 @@ frames, and the same caption read on consecutive frames merged into one line wit
   (not the black or blurred ones). A caption is a small part of the picture: a frame whose caption changed
   over a still background is a "duplicate" of the one before (whole-frame SSIM 0.92 on a test clip), so
   reading the kept frames alone would miss that caption and cut the spans short.
-
 - :func:`load_ocr` loads the engine once per process (``MODEL_CACHE``) from a folder with the three ONNX
   files that ship inside the PyPI package ``rapidocr-onnxruntime`` (:func:`install_packaged_ocr` copies
   them out of the installed package; ``tiktok-assets models pull rapidocr-ppocrv4``). Nothing is downloaded.
