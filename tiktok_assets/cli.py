@@ -27,9 +27,14 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tiktok_assets.lib.keys import is_video_file
+
+if TYPE_CHECKING:  # dagster is imported only by the commands that use it (fast --help)
+    import dagster as dg
+
+    from tiktok_assets.lib.layout import DataLayout
 
 DEFAULT_DATA_DIR = "data"
 
@@ -65,9 +70,9 @@ def _video_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir() and not is_video_file(p.name):
-            scan = scan_folder(p, set(), settle_seconds=0)
+            scan = scan_folder(p, {}, settle_seconds=0)
             skipped = scan.skipped
-            found += [v.path for v in scan.new]
+            found += [Path(v.path) for v in scan.new]
         elif os.path.lexists(p):
             info, why = classify_path(p)
             skipped = [] if info else [f"{raw}: {why}"]
@@ -357,7 +362,7 @@ def run_pipeline(keys: list[str], verbose: bool = False, stages: list[str] | Non
     if not table.success:
         print("feature table: FAILED (see the run in the Dagster UI)", file=sys.stderr)
         return EXIT_ERROR
-    print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+    _print_table(table, layout)
     print(
         f"{len(keys) - failed} of {len(keys)} videos processed without error"
         + (f"; {failed} recorded with their error in the table" if failed else "")
@@ -398,7 +403,7 @@ def _table_after_interrupt(stop: Interrupted, verbose: bool) -> int:
     if _signal_received() is not None or not table.success:
         print("feature table: not rewritten", file=sys.stderr)
     else:
-        print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+        _print_table(table, layout)
     return stop.exit_code
 
 
@@ -443,6 +448,17 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK if table.success else EXIT_ERROR
 
 
+def _print_table(result: dg.ExecuteInProcessResult, layout: DataLayout) -> None:
+    """Where the feature_table run left the table (the compacted pair only when it wrote it)."""
+    metadata = result.asset_materializations_for_node("video_features")[0].metadata
+    print(f"feature table: {metadata['dagster/row_count'].value} rows ({metadata['rows_rebuilt'].value} "
+          f"updated) in {layout.table_dataset}")
+    if metadata["compacted"].value:
+        print(f"               {layout.table_csv}\n               {layout.table_parquet}")
+    else:
+        print("               (over the compaction limit: `tiktok-assets table --compact` writes the CSV)")
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     """Update the feature table (the rows of videos that changed); --compact writes the one-file CSV and
     Parquet whatever the table's size, --full rebuilds every row."""
@@ -459,12 +475,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     if not result.success:
         print("tiktok-assets: the feature table was not updated (see the run in the Dagster UI)", file=sys.stderr)
         return EXIT_ERROR
-    metadata = result.asset_materializations_for_node("video_features")[0].metadata
-    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
-    print(f"{metadata['dagster/row_count'].value} rows ({metadata['rows_rebuilt'].value} rebuilt) in "
-          f"{layout.table_dataset}")
-    if metadata["compacted"].value:
-        print(f"feature table: {layout.table_csv}\n               {layout.table_parquet}")
+    _print_table(result, ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout())
     return EXIT_OK
 
 

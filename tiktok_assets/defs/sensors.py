@@ -67,13 +67,11 @@ def batch_run_requests(
     ]
 
 
-def replaced_videos(layout: DataLayout, known: list[FoundVideo]) -> dict[str, str]:
+def replaced_videos(layout: DataLayout, known: list[FoundVideo], entries: dict[str, registry.RegisteredVideo]) -> dict[str, str]:
     """Known videos whose file was replaced in place since it was registered (key -> new content hash;
-    entries refreshed).
-    One registry query for all of them; only a file whose size or mtime moved is hashed again."""
-    entries = registry.lookup_many(layout, [v.key for v in known])
+    entries refreshed). Only a file whose size or mtime moved is hashed again."""
     moved = [(v, e) for v in known if (e := entries.get(v.key)) is not None
-             and e.source_path == str(v.path) and (e.size, e.mtime) != (v.size, v.mtime)]
+             and e.source_path == v.path and (e.size, e.mtime) != (v.size, v.mtime)]
     seen = [replace(e, size=v.size, mtime=v.mtime, content_hash=registry.content_hash(v.path, like=e.content_hash))
             for v, e in moved]
     registry.refresh(layout, seen)  # a file only touched is not hashed again at the next tick
@@ -100,14 +98,15 @@ def new_video_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     layout = paths.layout()
     ordered = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
-    scan = scan_folder(layout.videos_dir, set(ordered), paths.settle_seconds)
+    known = set(ordered)
+    registered = {e.key: e for e in registry.registered(layout) if e.key in known}  # one query
+    scan = scan_folder(layout.videos_dir, {e.source_path: k for k, e in registered.items()}, paths.settle_seconds)
     for reason in scan.skipped[:20]:
         context.log.warning(f"skipped {reason}")
-    known = set(ordered)
     page, later = scan.new[:MAX_NEW_PER_TICK], len(scan.new) - MAX_NEW_PER_TICK
     entries = {e.key: e for e in registry.register_many(layout, [v.path for v in page]) if e.key not in known}
     keys = list(entries)
-    replaced = replaced_videos(layout, scan.known) if paths.reprocess_replaced else {}
+    replaced = replaced_videos(layout, scan.known, registered) if paths.reprocess_replaced else {}
     if not keys and not replaced:
         return dg.SkipReason(f"no new or replaced videos in {layout.videos_dir} ({scan.growing} still being "
                              f"written, {len(scan.skipped)} skipped)")

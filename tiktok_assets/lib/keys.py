@@ -74,5 +74,5 @@ def partition_key_for(path: str | Path, root: str | Path | None = None) -> str:
 
 def is_video_file(path: str | Path) -> bool:
     """A visible file name with a video extension."""
-    p = Path(path)
-    return not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS
+    name = os.path.basename(path)  # plain string functions: the sensor asks this of every file it scans
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS

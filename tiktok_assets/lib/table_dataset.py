@@ -115,7 +115,8 @@ def update_dataset(layout: DataLayout, entries: list[RegisteredVideo], full: boo
         written: dict[str, tuple[int, str | None]] = {} if full else {
             key: (shard, status) for key, shard, status in conn.execute("SELECT key, shard, status FROM table_rows")}
     wanted = {e.key: e for e in entries}
-    lost = {shard for shard, _ in written.values() if not shard_path(folder, shard).exists()}  # deleted by hand
+    on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
+    lost = {shard for shard, _ in written.values()} - on_disk  # deleted by hand
     rebuild = [e for k, e in sorted(wanted.items()) if k in marks or k not in written or written[k][0] in lost
                or (written[k][1] == SOURCE_MISSING) != _source_missing(e)]
     drop = {k for k in written if k not in wanted}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tiktok_assets.lib.keys import is_video_file, partition_key_for
 @dataclass(frozen=True)
 class FoundVideo:
     key: str
-    path: Path
+    path: str  # absolute
     size: int
     mtime: float
 
@@ -28,10 +29,10 @@ class Scan:
     skipped: list[str] = field(default_factory=list)  # "path: why" (loops, FIFOs, folders named .mp4)
 
 
-def classify_path(path: Path) -> tuple[os.stat_result | None, str | None]:
+def classify_path(path: str | Path) -> tuple[os.stat_result | None, str | None]:
     """The file's stat (following a link), or why it is not a video file to read."""
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError as exc:  # a link loop, a dangling link
         return None, f"unreadable link ({exc.strerror or exc})"
     if stat.S_ISDIR(info.st_mode):
@@ -41,30 +42,33 @@ def classify_path(path: Path) -> tuple[os.stat_result | None, str | None]:
     return info, None
 
 
-def scan_folder(folder: Path, known_keys: set[str], settle_seconds: float, now: float | None = None) -> Scan:
+def scan_folder(folder: Path, known: Mapping[str, str], settle_seconds: float, now: float | None = None) -> Scan:
     """Visible video files under ``folder`` (sub-folders included, links not followed into folders).
-    A file is complete when its last write is at least ``settle_seconds`` old."""
+    ``known`` maps the absolute path of each file that is a partition already to its key (from the
+    registry), so only new files have their key computed. A file is complete when its last write is
+    at least ``settle_seconds`` old."""
     scan = Scan()
     if not folder.is_dir():
         return scan
     now = time.time() if now is None else now
-    for parent, dirs, files in os.walk(folder):
+    root = os.path.abspath(folder)
+    for parent, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         candidates = [n for n in files if is_video_file(n)]
         candidates += [d for d in dirs if is_video_file(d)]  # a folder named x.mp4 is reported, not walked
         dirs[:] = [d for d in dirs if not is_video_file(d)]
         for name in sorted(candidates):
-            path = Path(parent) / name
+            path = os.path.join(parent, name)
             info, why = classify_path(path)
             if info is None:
-                scan.skipped.append(f"{path.relative_to(folder)}: {why}")
+                scan.skipped.append(f"{os.path.relpath(path, root)}: {why}")
                 continue
-            video = FoundVideo(partition_key_for(path, folder), path, info.st_size, info.st_mtime)
-            if video.key in known_keys:
-                scan.known.append(video)
+            key = known.get(path)
+            if key is not None:
+                scan.known.append(FoundVideo(key, path, info.st_size, info.st_mtime))
             elif now - info.st_mtime < settle_seconds:
                 scan.growing += 1
-            else:
-                scan.new.append(video)  # empty files too: they get a row with their error
-    scan.new.sort(key=lambda v: str(v.path))
+            else:  # empty files too: they get a row with their error
+                scan.new.append(FoundVideo(partition_key_for(path, root), path, info.st_size, info.st_mtime))
+    scan.new.sort(key=lambda v: v.path)
     return scan
