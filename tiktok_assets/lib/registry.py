@@ -203,6 +203,14 @@ def remove(layout: DataLayout, key: str) -> None:
         conn.execute("DELETE FROM videos WHERE key = ?", (key,))
 
 
+def source_paths(layout: DataLayout) -> dict[str, str]:
+    """key -> source path of every entry (one query, two columns: cheap for a large catalogue)."""
+    if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
+        return {}
+    with database(layout) as conn:
+        return dict(conn.execute("SELECT key, source_path FROM videos"))
+
+
 def registered(layout: DataLayout) -> list[RegisteredVideo]:
     """Every entry, in key order."""
     if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():

@@ -97,15 +97,16 @@ class DatasetUpdate:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first MAX_FAILED_SHOWN
 
 
-def _source_missing(entry: RegisteredVideo) -> bool:
-    return bool(entry.source_path) and not os.path.exists(entry.source_path)
+def _source_missing(source_path: str) -> bool:
+    return bool(source_path) and not os.path.exists(source_path)
 
 
-def update_dataset(layout: DataLayout, entries: list[RegisteredVideo], full: bool = False) -> DatasetUpdate:
-    """Bring the shards up to date with ``entries`` (every registered video partition): rebuild the rows
-    of marked videos, of videos without a row and of videos whose source file went missing (or came
-    back), drop rows of videos that are no longer partitions; ``full`` rebuilds every row (e.g. after
-    outputs were changed by hand). Rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat."""
+def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = False) -> DatasetUpdate:
+    """Bring the shards up to date with the video partitions ``partition_keys``: rebuild the rows of
+    marked videos, of videos without a row and of videos whose source file went missing (or came back),
+    drop rows of videos that are no longer partitions; ``full`` rebuilds every row (e.g. after outputs
+    were changed by hand). Rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat. A partition
+    without a registry entry still gets a row, with its error."""
     folder = layout.table_dataset
     folder.mkdir(parents=True, exist_ok=True)
     with _bookkeeping(layout) as conn:
@@ -114,11 +115,14 @@ def update_dataset(layout: DataLayout, entries: list[RegisteredVideo], full: boo
         full = full or schema is None or schema[0] != _schema_id()
         written: dict[str, tuple[int, str | None]] = {} if full else {
             key: (shard, status) for key, shard, status in conn.execute("SELECT key, shard, status FROM table_rows")}
-    wanted = {e.key: e for e in entries}
+    sources = registry.source_paths(layout)
     on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
     lost = {shard for shard, _ in written.values()} - on_disk  # deleted by hand
-    rebuild = [e for k, e in sorted(wanted.items()) if k in marks or k not in written or written[k][0] in lost
-               or (written[k][1] == SOURCE_MISSING) != _source_missing(e)]
+    wanted = set(partition_keys)
+    stale = sorted(k for k in wanted if k in marks or k not in written or written[k][0] in lost
+                   or (written[k][1] == SOURCE_MISSING) != _source_missing(sources.get(k, "")))
+    found = registry.lookup_many(layout, stale)
+    rebuild = [found.get(k) or RegisteredVideo(key=k, source_path="", file_name="", registered_at="") for k in stale]
     drop = {k for k in written if k not in wanted}
     touched = sorted({shard_of(e.key) for e in rebuild} | {written[k][0] for k in drop}
                      | (set(range(SHARDS)) if full else set()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,25 @@ def classify_path(path: str | Path) -> tuple[os.stat_result | None, str | None]:
     return info, None
 
 
+def _video_entries(root: str) -> Iterator[str]:
+    """Paths of the visible entries named like videos under ``root``, sub-folders walked (hidden ones
+    and links to folders are not), in name order per folder. A folder named like a video is yielded
+    (reported, not walked)."""
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        below = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if is_video_file(entry.name):
+                yield entry.path
+            elif entry.is_dir(follow_symlinks=False):
+                below.append(entry.path)
+        folders += reversed(below)  # depth first, in name order
+
+
 def scan_folder(folder: Path, known: Mapping[str, str], settle_seconds: float, now: float | None = None) -> Scan:
     """Visible video files under ``folder`` (sub-folders included, links not followed into folders).
     ``known`` maps the absolute path of each file that is a partition already to its key (from the
@@ -52,23 +71,17 @@ def scan_folder(folder: Path, known: Mapping[str, str], settle_seconds: float, n
         return scan
     now = time.time() if now is None else now
     root = os.path.abspath(folder)
-    for parent, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        candidates = [n for n in files if is_video_file(n)]
-        candidates += [d for d in dirs if is_video_file(d)]  # a folder named x.mp4 is reported, not walked
-        dirs[:] = [d for d in dirs if not is_video_file(d)]
-        for name in sorted(candidates):
-            path = os.path.join(parent, name)
-            info, why = classify_path(path)
-            if info is None:
-                scan.skipped.append(f"{os.path.relpath(path, root)}: {why}")
-                continue
-            key = known.get(path)
-            if key is not None:
-                scan.known.append(FoundVideo(key, path, info.st_size, info.st_mtime))
-            elif now - info.st_mtime < settle_seconds:
-                scan.growing += 1
-            else:  # empty files too: they get a row with their error
-                scan.new.append(FoundVideo(partition_key_for(path, root), path, info.st_size, info.st_mtime))
+    for path in _video_entries(root):
+        info, why = classify_path(path)
+        if info is None:
+            scan.skipped.append(f"{os.path.relpath(path, root)}: {why}")
+            continue
+        key = known.get(path)
+        if key is not None:
+            scan.known.append(FoundVideo(key, path, info.st_size, info.st_mtime))
+        elif now - info.st_mtime < settle_seconds:
+            scan.growing += 1
+        else:  # empty files too: they get a row with their error
+            scan.new.append(FoundVideo(partition_key_for(path, root), path, info.st_size, info.st_mtime))
     scan.new.sort(key=lambda v: v.path)
     return scan

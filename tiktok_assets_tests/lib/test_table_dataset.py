@@ -19,7 +19,7 @@ def _catalogue(tmp_path, n=60):
         path = layout.videos_dir / f"v{i:02d}.mp4"
         path.write_bytes(i.to_bytes(2, "little"))
         paths.append(path)
-    return layout, registry.register_many(layout, paths)
+    return layout, [e.key for e in registry.register_many(layout, paths)]
 
 
 def _mtimes(layout):
@@ -27,17 +27,17 @@ def _mtimes(layout):
 
 
 def test_an_update_rebuilds_only_marked_rows_and_their_shards(tmp_path):
-    layout, entries = _catalogue(tmp_path)
-    first = table_dataset.update_dataset(layout, entries)
+    layout, keys = _catalogue(tmp_path)
+    first = table_dataset.update_dataset(layout, keys)
     assert (first.rows, first.rebuilt) == (60, 60)
     assert first.status_counts == {"incomplete": 60}  # registered, no stage has run
     assert validate_dataset(layout.table_dataset) == (60, [])
     before = _mtimes(layout)
-    assert table_dataset.update_dataset(layout, entries).rebuilt == 0 and _mtimes(layout) == before
+    assert table_dataset.update_dataset(layout, keys).rebuilt == 0 and _mtimes(layout) == before
 
     write_status(layout.video("v07"), StageStatus("video_metadata", FAILED, 0.1, "moov atom not found"))
     table_dataset.mark_changed(layout, ["v07"])  # what the stage does after recording the outcome
-    update = table_dataset.update_dataset(layout, entries)
+    update = table_dataset.update_dataset(layout, keys)
     assert (update.rebuilt, update.shards_written, update.rows) == (1, 1, 60)
     assert update.failed == [("v07", "video_metadata: moov atom not found")]
     assert update.status_counts == {"incomplete": 59, "failed": 1}
@@ -49,10 +49,10 @@ def test_an_update_rebuilds_only_marked_rows_and_their_shards(tmp_path):
 
 
 def test_removed_and_missing_sources_and_a_mark_made_during_an_update(tmp_path, monkeypatch):
-    layout, entries = _catalogue(tmp_path)
-    table_dataset.update_dataset(layout, entries)
+    layout, keys = _catalogue(tmp_path)
+    table_dataset.update_dataset(layout, keys)
     (layout.videos_dir / "v03.mp4").unlink()  # its results stay, its row says the source is gone
-    kept = [e for e in entries if e.key != "v05"]  # no longer a partition: its row goes
+    kept = [k for k in keys if k != "v05"]  # no longer a partition: its row goes
     build_row = table_dataset.build_row
 
     def marking_build_row(layout_, entry):  # a stage records another video's outcome meanwhile
@@ -68,8 +68,8 @@ def test_removed_and_missing_sources_and_a_mark_made_during_an_update(tmp_path, 
 
 
 def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_rebuilt(tmp_path):
-    layout, entries = _catalogue(tmp_path, n=20)
-    table_dataset.update_dataset(layout, entries)
+    layout, keys = _catalogue(tmp_path, n=20)
+    table_dataset.update_dataset(layout, keys)
     assert table_dataset.compact(layout) == 20
     shards = load_features(layout.table_dataset)
     assert load_features(layout.table_parquet).equals(shards)
@@ -78,14 +78,14 @@ def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_r
     shard = table_dataset.shard_path(layout.table_dataset, table_dataset.shard_of("v00"))
     in_shard = pq.read_table(shard).num_rows
     shard.unlink()  # deleted by hand: its rows are rebuilt
-    lost = table_dataset.update_dataset(layout, entries)
+    lost = table_dataset.update_dataset(layout, keys)
     assert (lost.rebuilt, lost.shards_written, lost.rows) == (in_shard, 1, 20)
 
     pq.write_table(pq.read_table(shard).drop_columns(["partial_reason"]), shard)  # not the declared schema
     assert validate_dataset(layout.table_dataset)[1] == [f"{shard.name}: not the declared schema"]
     with registry.database(layout) as conn:  # shards written by a version with another schema
         conn.execute("UPDATE table_meta SET value = 'an older schema' WHERE name = 'schema'")
-    update = table_dataset.update_dataset(layout, entries)
+    update = table_dataset.update_dataset(layout, keys)
     assert update.full and update.rebuilt == 20 and update.rows == 20
     assert validate_dataset(layout.table_dataset) == (20, [])
     assert isinstance(pq.read_schema(shard).field("partial_reason").type, pa.DataType)

@@ -6,8 +6,6 @@ import pandas as pd
 
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib import registry
-from tiktok_assets.lib.registry import RegisteredVideo
 from tiktok_assets.lib.schema import COLUMNS, REQUIRED, STAGES, UNIQUE
 from tiktok_assets.lib.table_dataset import COMPACT_MAX_ROWS, compact, update_dataset
 
@@ -17,14 +15,6 @@ TABLE_SCHEMA = dg.TableSchema(
                             constraints=dg.TableColumnConstraints(nullable=c.name not in REQUIRED, unique=c.name == UNIQUE))
              for c in COLUMNS]
 )
-
-
-def registered_videos(instance: dg.DagsterInstance, paths: ProjectPaths) -> list[RegisteredVideo]:
-    """Every video partition, with its registry entry (a partition whose entry is gone still gets a row)."""
-    keys = instance.get_dynamic_partitions(VIDEOS_PARTITION)
-    found = registry.lookup_many(paths.layout(), keys)
-    # not registered, or an invalid key: still a row, with its error
-    return [found.get(key) or RegisteredVideo(key=key, source_path="", file_name="", registered_at="") for key in keys]
 
 
 class TableConfig(dg.Config):
@@ -45,7 +35,7 @@ class TableConfig(dg.Config):
 )
 def video_features(context: dg.AssetExecutionContext, config: TableConfig, paths: ProjectPaths) -> dg.MaterializeResult:
     layout = paths.layout()
-    update = update_dataset(layout, registered_videos(context.instance, paths), full=config.full_rebuild)
+    update = update_dataset(layout, context.instance.get_dynamic_partitions(VIDEOS_PARTITION), full=config.full_rebuild)
     compacted = config.compact if config.compact is not None else update.rows <= COMPACT_MAX_ROWS
     if compacted:
         compact(layout)
