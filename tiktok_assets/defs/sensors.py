@@ -43,7 +43,7 @@ from tiktok_assets.lib.watch import FoundVideo, scan_folder
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 # New files registered per tick: a drop of 100,000 files is taken a page at a time (the folder scan is the
 # cursor: what is not registered yet is new again at the next tick), so no tick nears Dagster's 60 s timeout.
-MAX_NEW_PER_TICK = int(os.environ.get("TIKTOK_ASSETS_SENSOR_MAX_NEW", "1000"))
+MAX_NEW_PER_TICK = int(os.environ.get("TIKTOK_ASSETS_SENSOR_MAX_NEW", "500"))
 SENSOR_TAG = "tiktok_assets/sensor"
 # Dagster's tags for a run over a partition key range (what its own backfills set).
 RANGE_START = "dagster/asset_partition_range_start"
@@ -67,13 +67,15 @@ def batch_run_requests(
     ]
 
 
-def replaced_videos(layout: DataLayout, known: list[FoundVideo], entries: dict[str, registry.RegisteredVideo]) -> dict[str, str]:
+def replaced_videos(layout: DataLayout, known: list[FoundVideo],
+                    registered: dict[str, tuple[str, int | None, float | None]]) -> dict[str, str]:
     """Known videos whose file was replaced in place since it was registered (key -> new content hash;
-    entries refreshed). Only a file whose size or mtime moved is hashed again."""
-    moved = [(v, e) for v in known if (e := entries.get(v.key)) is not None
-             and e.source_path == v.path and (e.size, e.mtime) != (v.size, v.mtime)]
-    seen = [replace(e, size=v.size, mtime=v.mtime, content_hash=registry.content_hash(v.path, like=e.content_hash))
-            for v, e in moved]
+    entries refreshed). Only a file whose size or mtime moved is looked up and hashed again."""
+    moved = {v.key: v for v in known if registered[v.path][1:] != (v.size, v.mtime)}
+    entries = registry.lookup_many(layout, list(moved))
+    seen = [replace(e, size=moved[k].size, mtime=moved[k].mtime,
+                    content_hash=registry.content_hash(e.source_path, like=e.content_hash))
+            for k, e in entries.items() if e.source_path == moved[k].path]
     registry.refresh(layout, seen)  # a file only touched is not hashed again at the next tick
     return {e.key: e.content_hash for e in seen if e.content_hash != entries[e.key].content_hash}
 
@@ -99,8 +101,8 @@ def new_video_sensor(
     layout = paths.layout()
     ordered = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
     known = set(ordered)
-    registered = {e.key: e for e in registry.registered(layout) if e.key in known}  # one query
-    scan = scan_folder(layout.videos_dir, {e.source_path: k for k, e in registered.items()}, paths.settle_seconds)
+    registered = {path: row for path, row in registry.files(layout).items() if row[0] in known}  # one query
+    scan = scan_folder(layout.videos_dir, {path: row[0] for path, row in registered.items()}, paths.settle_seconds)
     for reason in scan.skipped[:20]:
         context.log.warning(f"skipped {reason}")
     page, later = scan.new[:MAX_NEW_PER_TICK], len(scan.new) - MAX_NEW_PER_TICK

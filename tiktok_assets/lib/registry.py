@@ -203,6 +203,16 @@ def remove(layout: DataLayout, key: str) -> None:
         conn.execute("DELETE FROM videos WHERE key = ?", (key,))
 
 
+def files(layout: DataLayout) -> dict[str, tuple[str, int | None, float | None]]:
+    """source path -> (key, size, mtime) of every entry: what the sensor matches the folder against
+    (one query of four columns, no entry objects)."""
+    if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
+        return {}
+    with database(layout) as conn:
+        return {path: (key, size, mtime) for key, path, size, mtime in
+                conn.execute("SELECT key, source_path, size, mtime FROM videos")}
+
+
 def source_paths(layout: DataLayout) -> dict[str, str]:
     """key -> source path of every entry (one query, two columns: cheap for a large catalogue)."""
     if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():

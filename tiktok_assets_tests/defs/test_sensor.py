@@ -80,7 +80,8 @@ def test_sensor_adds_exactly_the_new_files(dagster_home, data_dir, sample_dir):
         assert _requested(result) == [["growing"]]
 
 
-def test_a_drop_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir):
+def test_a_page_of_1000_files_is_handled_in_one_tick(dagster_home, data_dir, monkeypatch):
+    monkeypatch.setattr(sensors, "MAX_NEW_PER_TICK", 1000)  # twice the default page
     videos = data_dir / "tiktok_videos"
     for i in range(1000):
         path = videos / f"drop_{i:04d}.mp4"
