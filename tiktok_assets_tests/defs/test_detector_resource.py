@@ -12,9 +12,9 @@ from tiktok_assets.defs.video_stage import stage_code_version
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.closed_set import ClosedSetDetector
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 from tiktok_assets.lib.vocabulary import load_vocabulary
 from tiktok_assets_tests.lib.vision_fixtures import *
-from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 MANIFEST = CODE_MANIFEST
 
@@ -96,3 +96,20 @@ def test_environment_variables_choose_the_detector(monkeypatch, tiny_detector_pt
     resource = model_resources()["yolo_world"]
     assert resource.detector_model == str(tiny_detector_pt) and resource.class_map == "/somewhere/map.yaml"
     assert stage_code_version(objects_like) != before  # materialized objects show as changed code
+
+
+def test_an_onnx_detector_from_the_environment_runs_closed_set(monkeypatch, random_yolo11n_onnx):
+    monkeypatch.setenv("TIKTOK_ASSETS_DETECTOR_MODEL", str(random_yolo11n_onnx))
+    monkeypatch.delenv("TIKTOK_ASSETS_DETECTOR_CLASS_MAP", raising=False)
+    resource = model_resources()["yolo_world"]
+    assert resource.closed_set() and resource.missing() is None
+    assert resource.model_name() == random_yolo11n_onnx.name
+
+    def no_clip():
+        raise AssertionError("a closed-set detector must not load CLIP")
+
+    MODEL_CACHE.release("detector")
+    detector = resource.detector(load_vocabulary(), no_clip)
+    assert isinstance(detector, ClosedSetDetector) and detector.format == "onnx"
+    assert len(detector.model_classes) == 80 and detector.labels[41] == "mug"  # COCO cup, the packaged map
+    assert any(detector.detect(square_photos(), conf=0.25))

@@ -1,6 +1,8 @@
 """Closed-set detector backend: the real YOLO11n (COCO-80, INT8 OpenVINO export in ../shared) on real photos,
-a tiny random 3-class .pt through the same code, and the class map onto the product vocabulary."""
+a tiny random 3-class .pt through the same code, a random YOLO11n's ONNX export against its .pt, and the class
+map onto the product vocabulary."""
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,14 @@ CUP_BOX = (0.2836, 0.0447, 0.7021, 0.7909)
 
 def near(box: tuple[float, ...], reference: tuple[float, ...]) -> bool:
     return max(abs(a - b) for a, b in zip(box, reference, strict=True)) <= TOLERANCE
+
+
+def same_detection(a: Detection, b: Detection, width: int, height: int) -> bool:
+    """Same label and mapping, confidences within 1e-3, box corners within a pixel."""
+    corners = max(abs(p - q) * side for p, q, side in zip(a.box_xyxy_norm, b.box_xyxy_norm,
+                                                          (width, height, width, height), strict=True))
+    return ((a.label, a.is_product, a.model_label) == (b.label, b.is_product, b.model_label)
+            and abs(a.confidence - b.confidence) < 1e-3 and corners < 1.0)
 
 
 def coffee() -> Image.Image:
@@ -128,6 +138,41 @@ def test_formats_are_told_from_the_files(tmp_path):
         "onnx", "pt", "openvino", "onnx"]
     assert ultralytics_source(only_onnx) == only_onnx / "model.onnx"
     assert checkpoint_model_classes(tmp_path / "best.pt") == frozenset()  # not a torch zip: nothing claimed
+
+
+def test_an_onnx_export_detects_what_its_pt_detects(random_yolo11n_pt, random_yolo11n_onnx, vocabulary):
+    import onnx
+
+    MODEL_CACHE.release(CACHE_FAMILY)
+    class_map = load_class_map()
+    pt = load_closed_set_detector(random_yolo11n_pt, class_map, vocabulary, device="cpu", imgsz=RANDOM_YOLO11N_IMGSZ)
+    exported = load_closed_set_detector(random_yolo11n_onnx, class_map, vocabulary, device="cpu",
+                                        imgsz=RANDOM_YOLO11N_IMGSZ)
+    assert (pt.format, exported.format) == ("pt", "onnx")
+    metadata = {p.key: p.value for p in onnx.load(random_yolo11n_onnx, load_external_data=False).metadata_props}
+    assert ast.literal_eval(metadata["names"]) == COCO_NAMES  # the class names travel in the export's metadata
+    assert exported.model_classes == [COCO_NAMES[i] for i in range(80)] == pt.model_classes
+    assert exported.labels == pt.labels and exported.products == pt.products
+    assert exported.labels[41] == "mug" and exported.labels[67] == "smartphone"  # cup, cell phone: mapped
+
+    frames = square_photos()
+    conf = 0.25
+    by_pt = pt.detect(frames, conf=conf, max_det=300)
+    by_onnx = exported.detect(frames, conf=conf, max_det=300)
+    for frame, expected, got in zip(frames, by_pt, by_onnx, strict=True):
+        # random weights: boxes of any class, but the same ones whichever format runs them
+        assert 0 < len(expected) < 300 and len(got) == len(expected)
+        height, width = frame.shape[:2]
+        unmatched = list(got)
+        for det in expected:
+            match = next((d for d in unmatched if same_detection(d, det, width, height)), None)
+            assert match is not None, det
+            unmatched.remove(match)
+    assert any(d.model_label for r in by_onnx for d in r)  # some mapped through the class map (e.g. cup -> mug)
+    # A static export runs at the size it was exported at (ultralytics reads it from the metadata), whatever
+    # imgsz the detector is given: the detection resource's default 640 runs this one at 320.
+    at_640 = load_closed_set_detector(random_yolo11n_onnx, class_map, vocabulary, device="cpu", imgsz=640)
+    assert at_640 is not exported and at_640.detect(frames, conf=conf, max_det=300) == by_onnx
 
 
 def test_tiny_pt_is_loaded_with_weights_only_and_its_classes_mapped(tiny_detector_pt, vocabulary, frame_files,

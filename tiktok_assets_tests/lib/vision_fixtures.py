@@ -15,16 +15,19 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 __all__ = [
     "QWEN_CHAT_TEMPLATE",
+    "RANDOM_YOLO11N_IMGSZ",
     "SHARED_DIR",
     "TINY_CLIP_ARCH",
     "TINY_CLIP_CFG",
     "TINY_DETECTOR_CLASSES",
     "YOLO11N_OPENVINO",
     "build_frames",
+    "build_random_yolo11n",
     "build_tiny_blip",
     "build_tiny_clip_dir",
     "build_tiny_clip_file",
@@ -33,6 +36,9 @@ __all__ = [
     "build_tiny_yolo_world",
     "frame_files",
     "needs_shared",
+    "random_yolo11n_onnx",
+    "random_yolo11n_pt",
+    "square_photos",
     "tiny_blip_dir",
     "tiny_clip_dir",
     "tiny_clip_file",
@@ -194,6 +200,69 @@ def build_tiny_detector(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_detector_pt(tmp_path_factory: pytest.TempPathFactory, vision_env: Path) -> Path:
     return _once(_base(tmp_path_factory), "detector", build_tiny_detector)
+
+
+RANDOM_YOLO11N_IMGSZ = 320  # the ONNX export's fixed input size
+
+
+def square_photos() -> list[np.ndarray]:
+    """Central square crops of two real photos (ultralytics' bus.jpg, scikit-image's coffee) as BGR arrays:
+    square, so a .pt (letterboxed to a stride multiple) and a static export (to its fixed square) get the same
+    input pixels, with no padding."""
+    import cv2
+    import ultralytics
+    from skimage import data as skimage_data
+
+    bus = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))  # 810x1080
+    coffee = skimage_data.coffee()[:, :, ::-1]  # 600x400, RGB -> BGR
+    return [np.ascontiguousarray(bus[135:945]), np.ascontiguousarray(coffee[:, 100:500])]
+
+
+def build_random_yolo11n(folder: Path) -> Path:
+    """A random YOLO11n with the 80 COCO class names saved as a .pt, and its static ONNX export beside it
+    (ultralytics' exporter, not simplified): the same weights in two formats. Returns the .pt."""
+    import cv2
+    import torch
+    import ultralytics
+    import yaml
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolo11n.yaml")
+    model = yolo.model
+    coco = Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml"
+    model.names = yaml.safe_load(coco.read_text())["names"]
+    # A random network's activations fade layer by layer (BatchNorm's running statistics start at 0 / 1), so
+    # every class score would be its bias alone. One pass in training mode over the photos the tests use, as
+    # the predictor feeds them (RGB, 320x320, 0-1), sets those statistics, and a class bias of -3 then gives
+    # boxes with confidences spread up to ~0.75 on them.
+    size = (RANDOM_YOLO11N_IMGSZ, RANDOM_YOLO11N_IMGSZ)
+    rgb = [cv2.resize(photo, size)[:, :, ::-1] for photo in square_photos()]
+    batch = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).float() / 255
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # running statistics = this pass's
+    model.train()
+    with torch.no_grad():
+        model(batch)
+    model.eval()
+    for conv in model.model[-1].one2many["cls_head"]:
+        conv[-1].bias.data.fill_(-3.0)
+    target = folder / "yolo11n-coco-random.pt"
+    yolo.save(target)
+    YOLO(str(target)).export(format="onnx", imgsz=RANDOM_YOLO11N_IMGSZ, dynamic=False, simplify=False)
+    return target
+
+
+@pytest.fixture(scope="session")
+def random_yolo11n_pt(tmp_path_factory: pytest.TempPathFactory, vision_env: Path) -> Path:
+    return _once(_base(tmp_path_factory), "yolo11n_random", build_random_yolo11n)
+
+
+@pytest.fixture(scope="session")
+def random_yolo11n_onnx(random_yolo11n_pt: Path) -> Path:
+    return random_yolo11n_pt.with_suffix(".onnx")
 
 
 # --- BLIP ----------------------------------------------------------------------------------------

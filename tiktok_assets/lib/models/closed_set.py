@@ -9,6 +9,9 @@ else the model's own class name (COCO ``bus``, a non-product object).
 - Formats are told from the files, without loading anything (:func:`detector_format`). ultralytics
   recognises an OpenVINO export by its folder name (``*_openvino_model``): a folder named otherwise
   is handed to it through a symbolic link with such a name in a temporary folder (nothing is copied).
+- An export (ONNX, OpenVINO) carries its class names and input size in its metadata: a static one runs at
+  the size it was exported at whatever ``imgsz`` says (ultralytics reads it from there). ONNX runs on
+  onnxruntime; ultralytics also wants the ``onnx`` package to load it (both in the ``vision`` extra).
 - A ``.pt`` is loaded with ultralytics' ``weights_only=True`` path unless ``safe_load=False``.
   Whether a ``.pt`` is YOLO-World or a closed-set detector is read from its pickle's class names
   without unpickling (:func:`checkpoint_model_classes`), so the detection stage can tell which
