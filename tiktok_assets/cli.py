@@ -536,12 +536,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from tiktok_assets.lib.models.base import DEFAULT_MODELS_DIR
-    from tiktok_assets.lib.models.manifest import folder_size_mb, load_manifest, manifest_path, pull
+    from tiktok_assets.lib.models.manifest import (
+        VERIFIED_BY_LOCK,
+        ModelEntry,
+        folder_size_mb,
+        load_manifest,
+        manifest_path,
+        pull,
+        read_lock,
+    )
 
     models_dir = Path(args.models_dir or DEFAULT_MODELS_DIR)
     entries = load_manifest(manifest_path(models_dir))
+
+    def lock_note(e: ModelEntry) -> str:
+        if e.verification != VERIFIED_BY_LOCK:
+            return ""
+        return ", recorded" if read_lock(e.local_dir(models_dir)) else ", not recorded yet"
+
     if args.action == "list":
-        print(f"{'name':<22} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  source")
+        print(f"{'name':<22} {'family':<11} {'presets':<8} {'status':<8} {'size':>9}  {'source':<40}  verified by")
         for e in entries:
             state = "present" if e.present(models_dir) else "missing"
             size = (
@@ -549,7 +563,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 if state == "present"
                 else f"~{e.size_mb} MB"
             )
-            print(f"{e.name:<22} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source}")
+            print(f"{e.name:<22} {e.family:<11} {','.join(e.presets):<8} {state:<8} {size:>9}  {e.source:<40}  "
+                  f"{e.verification}{lock_note(e)}")
         return 0
     by_name = {e.name: e for e in entries}
     unknown = [n for n in args.names if n not in by_name]

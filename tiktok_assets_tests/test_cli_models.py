@@ -16,6 +16,12 @@ def test_models_list_and_pull_packaged_whisper(tmp_path, capsys, dagster_home, d
     assert cli.main(["models", "list", "--models-dir", str(models)]) == 0
     listing = capsys.readouterr().out
     assert "whisper-tiny-en-pypi" in listing and "missing" in listing and "present" not in listing
+    # how each model's files are checked
+    verified_by = {line.split()[0]: line for line in listing.splitlines()[1:]}
+    assert verified_by["whisper-tiny-en-pypi"].endswith("  manifest sha256")
+    assert verified_by["blip-base"].endswith("  Hub digests at the pinned commit")
+    assert verified_by["qwen2.5-vl-7b"].endswith("  manifest sha256 + Hub digests at the pinned commit")
+    assert verified_by["yolo11n"].endswith("  first-pull lock (trust on first use), not recorded yet")
 
     assert cli.main(["models", "pull", "whisper-tiny-en-pypi", "--models-dir", str(models)]) == 0
     folder = models / "whisper-tiny-en-pypi"

@@ -1,27 +1,37 @@
 """The model manifest, presets and weight resolution; pins, sha256 checks and the licence table."""
 
+import importlib.util
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from tiktok_assets.lib import ocr
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import resolve_device, resolve_preset, resolve_weights
 from tiktok_assets.lib.models.manifest import (
+    CODE_MANIFEST,
     FAMILIES,
     HUB_COMMIT,
+    LOCK_FILE,
     OPT_IN_FAMILIES,
+    VERIFIED_BY_HUB,
+    VERIFIED_BY_LOCK,
+    VERIFIED_BY_MANIFEST,
     ModelEntry,
     WeightChecksumError,
     default_model,
     file_sha256,
+    git_blob_sha1,
     load_manifest,
     pull,
+    read_lock,
     unpinned,
     verify_weights,
 )
-from tiktok_assets.lib.models.manifest import CODE_MANIFEST
+from tiktok_assets_tests.lib.vision_fixtures import *  # the tiny detector's fixtures
 
 ROOT = Path(__file__).parents[2]
 MANIFEST = CODE_MANIFEST
@@ -210,3 +220,179 @@ def test_missing_listed_file_fails_verification(tmp_path):
     assert not entry.present(tmp_path)
     with pytest.raises(WeightChecksumError, match="w.bin is missing"):
         verify_weights(entry, tmp_path / "m")
+
+
+# --- digests from the Hub (Hugging Face entries) and the first-pull lock (other sources) ------------------------
+# No network: the "remote" is a local folder of real weight files (RapidOCR's ONNX models from the installed
+# package, and its config.yaml as a small file kept in git). What the Hub would say about them is built the way
+# the Hub builds it: the LFS sha256 of each ONNX file is the manifest's rapidocr-ppocrv4 digest (computed on the
+# wheel's files, equal to its RECORD), and the git blob id of the small file comes from `git hash-object`.
+OCR_PACKAGE = Path(next(iter(importlib.util.find_spec("rapidocr_onnxruntime").submodule_search_locations)))
+HUB_COMMIT_ID = "c" * 40
+
+
+def _git_blob_id(path: Path) -> str:
+    return subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _remote_repo(folder: Path) -> Path:
+    (folder / "onnx").mkdir(parents=True)
+    for name in ocr.MODEL_FILES:
+        shutil.copyfile(OCR_PACKAGE / "models" / name, folder / "onnx" / name)
+    shutil.copyfile(OCR_PACKAGE / "config.yaml", folder / "config.yaml")
+    return folder
+
+
+def _fake_hub(monkeypatch, remote: Path, lfs_sha256: dict[str, str]) -> list[tuple[str, str | None]]:
+    """snapshot_download copies ``remote`` into local_dir (with the .cache folder the real one writes there);
+    HfApi.list_repo_tree lists the commit as the Hub's tree API does (an LFS entry for each file in
+    ``lfs_sha256``), as ``remote`` is now: a later change to ``remote`` is a bad download."""
+    import huggingface_hub
+    from huggingface_hub.hf_api import RepoFile, RepoFolder
+
+    tree: list[RepoFile | RepoFolder] = []
+    for path in sorted(remote.rglob("*")):
+        relative = path.relative_to(remote).as_posix()
+        if path.is_dir():
+            tree.append(RepoFolder(path=relative, oid="f" * 40))
+        elif relative in lfs_sha256:
+            tree.append(RepoFile(path=relative, size=path.stat().st_size, oid="d" * 40,
+                                 lfs={"oid": lfs_sha256[relative], "size": path.stat().st_size, "pointerSize": 134}))
+        else:
+            tree.append(RepoFile(path=relative, size=path.stat().st_size, oid=_git_blob_id(path)))
+    listed: list[tuple[str, str | None]] = []
+
+    def snapshot_download(repo_id: str, revision: str | None = None, local_dir: Path | None = None) -> str:
+        shutil.copytree(remote, local_dir, dirs_exist_ok=True)
+        (Path(local_dir) / ".cache" / "huggingface").mkdir(parents=True, exist_ok=True)
+        return str(local_dir)
+
+    def list_repo_tree(self, repo_id: str, path_in_repo: str | None = None, *, recursive: bool = False,
+                       revision: str | None = None, **_: object):
+        listed.append((repo_id, revision))
+        assert recursive
+        yield from tree
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_tree", list_repo_tree)
+    return listed
+
+
+def _hub_entry(sha256: dict[str, str] | None = None) -> ModelEntry:
+    return ModelEntry("ocr-hub", "ocr", "org/ocr-onnx", "onnx", HUB_COMMIT_ID, "Apache-2.0", 16, [], sha256 or {})
+
+
+def test_hub_pull_checks_every_file_against_the_hub_digests_at_the_commit(tmp_path, monkeypatch):
+    shipped = {e.name: e for e in load_manifest(MANIFEST)}["rapidocr-ppocrv4"].sha256
+    remote = _remote_repo(tmp_path / "remote")
+    listed = _fake_hub(monkeypatch, remote, {f"onnx/{name}": digest for name, digest in shipped.items()})
+    models = tmp_path / "models"
+    entry = _hub_entry()
+    assert entry.verification == VERIFIED_BY_HUB
+
+    folder = pull(entry, models)
+    assert listed == [("org/ocr-onnx", HUB_COMMIT_ID)]  # the digests of the pinned commit
+    assert git_blob_sha1(folder / "config.yaml") == _git_blob_id(remote / "config.yaml")
+    assert entry.present(models)
+
+    # a bad download of an LFS file: removed, and the pull names the file and both digests
+    det = f"onnx/{ocr.DET_FILE}"
+    _flip_byte(remote / det)
+    (folder / det).unlink()
+    with pytest.raises(WeightChecksumError) as err:
+        pull(entry, models)
+    message = str(err.value)
+    assert str(folder / det) in message and shipped[ocr.DET_FILE] in message
+    assert f"sha256 {file_sha256(remote / det)}" in message and f"Hub org/ocr-onnx at {HUB_COMMIT_ID}" in message
+    assert not (folder / det).exists() and not entry.present(models)
+    assert (folder / "onnx" / ocr.REC_FILE).exists()  # the files that matched stay
+
+    # a small file kept in git is checked against its git blob id
+    shutil.copyfile(OCR_PACKAGE / "models" / ocr.DET_FILE, remote / det)
+    expected_blob = _git_blob_id(remote / "config.yaml")
+    (remote / "config.yaml").write_text("tampered\n")
+    (folder / "config.yaml").unlink()
+    with pytest.raises(WeightChecksumError, match=f"config.yaml: git blob sha1 {_git_blob_id(remote / 'config.yaml')}, "
+                                                  f"expected {expected_blob}"):
+        pull(entry, models)
+    assert not (folder / "config.yaml").exists() and not entry.present(models)
+    shutil.copyfile(OCR_PACKAGE / "config.yaml", remote / "config.yaml")
+    pull(entry, models)  # fetched again, and now it matches
+    assert entry.present(models)
+
+
+def test_a_manifest_digest_wins_over_the_hub(tmp_path, monkeypatch):
+    shipped = {e.name: e for e in load_manifest(MANIFEST)}["rapidocr-ppocrv4"].sha256
+    remote = _remote_repo(tmp_path / "remote")
+    det = f"onnx/{ocr.DET_FILE}"
+    # the Hub's record of one file disagrees with the file (and with the manifest, which has its real digest)
+    hub = {f"onnx/{name}": digest for name, digest in shipped.items()} | {det: "e" * 64}
+    _fake_hub(monkeypatch, remote, hub)
+    with pytest.raises(WeightChecksumError, match=f"expected {'e' * 64}"):
+        pull(_hub_entry(), tmp_path / "hub-only")
+    pinned = _hub_entry({det: shipped[ocr.DET_FILE]})
+    assert pinned.verification == f"{VERIFIED_BY_MANIFEST} + {VERIFIED_BY_HUB}"
+    pull(pinned, tmp_path / "pinned")
+    assert pinned.present(tmp_path / "pinned")
+
+
+def _fake_release(monkeypatch, asset: Path) -> None:
+    """ultralytics' attempt_download_asset, without network: "downloads" ``asset`` unless the file is there."""
+    from ultralytics.utils import downloads
+
+    def attempt_download_asset(file: str, release: str = "v8.3.0", **_: object) -> str:
+        if not Path(file).exists():
+            shutil.copyfile(asset, file)
+        return file
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", attempt_download_asset)
+
+
+def test_first_pull_lock_is_written_once_and_catches_a_changed_file(tmp_path, monkeypatch, tiny_detector_pt):
+    from tiktok_assets.lib.class_map import ClassMap
+    from tiktok_assets.lib.models.base import MODEL_CACHE
+    from tiktok_assets.lib.models.closed_set import CACHE_FAMILY, load_closed_set_detector
+    from tiktok_assets.lib.vocabulary import load_vocabulary
+
+    release = tmp_path / "release" / "yolo11n.pt"  # the GitHub release file (a real YOLOv8n checkpoint)
+    release.parent.mkdir()
+    shutil.copyfile(tiny_detector_pt, release)
+    _fake_release(monkeypatch, release)
+    entry = ModelEntry("yolo11n", "detector", "ultralytics:yolo11n.pt", "ultralytics", "v8.3.0", "AGPL-3.0", 6)
+    assert entry.verification == VERIFIED_BY_LOCK
+    models = tmp_path / "models"
+
+    folder = pull(entry, models)
+    lock = folder / LOCK_FILE
+    assert read_lock(folder) == {"yolo11n.pt": file_sha256(release)}
+    # the lock is in sha256sum's format: coreutils checks it too
+    subprocess.run(["sha256sum", "--strict", "-c", LOCK_FILE], cwd=folder, capture_output=True, check=True)
+    recorded = lock.read_text()
+
+    # upstream replaces the release file: the next download is refused and removed, the lock is kept as it was
+    original = release.read_bytes()
+    _flip_byte(release)
+    (folder / "yolo11n.pt").unlink()
+    with pytest.raises(WeightChecksumError) as err:
+        pull(entry, models)
+    message = str(err.value)
+    assert str(folder / "yolo11n.pt") in message and read_lock(folder)["yolo11n.pt"] in message
+    assert file_sha256(release) in message and "first-pull lock" in message
+    assert lock.read_text() == recorded and not (folder / "yolo11n.pt").exists() and not entry.present(models)
+
+    # the release as first seen: the pull passes without touching the lock
+    release.write_bytes(original)
+    pull(entry, models)
+    assert lock.read_text() == recorded and entry.present(models)
+
+    # loading checks the lock too: a file changed after the pull is refused before the model is read
+    vocabulary = load_vocabulary()
+    class_map = ClassMap("t", {"cup": "mug"}, "test map")
+    MODEL_CACHE.release(CACHE_FAMILY)
+    detector = load_closed_set_detector(folder, class_map, vocabulary, device="cpu", imgsz=320)
+    assert detector.model_classes == ["lipstick", "cup", "car"]
+    MODEL_CACHE.release(CACHE_FAMILY)
+    _flip_byte(folder / "yolo11n.pt")
+    with pytest.raises(WeightChecksumError, match="yolo11n.pt: sha256 .*first-pull lock"):
+        load_closed_set_detector(folder, class_map, vocabulary, device="cpu", imgsz=320)
+    assert not (folder / "yolo11n.pt").exists()

@@ -49,6 +49,7 @@ from tiktok_assets.lib.models.detection import (
     result_detections,
     ultralytics_safe_load,
 )
+from tiktok_assets.lib.models.manifest import check_first_pull_lock
 from tiktok_assets.lib.vocabulary import Vocabulary
 
 log = logging.getLogger("tiktok_assets.models.closed_set")
@@ -215,6 +216,7 @@ def load_closed_set_detector(
     resolved_device = resolve_device(device)
 
     def build() -> ClosedSetDetector:
+        check_first_pull_lock(weights)
         yolo, fmt = load_closed_set_model(weights, resolved_device, imgsz, safe_load)
         names = yolo.predictor.model.names if yolo.predictor else yolo.names
         model_classes = [str(names[i]) for i in range(len(names))]

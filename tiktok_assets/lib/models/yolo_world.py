@@ -36,6 +36,7 @@ from tiktok_assets.lib.models.detection import (
     result_detections,
     ultralytics_safe_load,
 )
+from tiktok_assets.lib.models.manifest import check_first_pull_lock
 
 __all__ = ["Detection", "YoloWorldDetector", "load_yolo_world", "load_yolo_world_model", "set_offline_classes"]
 
@@ -140,6 +141,7 @@ def load_yolo_world(
         raise ValueError("YOLO-World needs at least one class prompt")
 
     def build() -> YoloWorldDetector:
+        check_first_pull_lock(weights)
         yolo = load_yolo_world_model(weights, resolved_device, safe_load)
         set_offline_classes(yolo, classes, clip.text_features(classes))
         return YoloWorldDetector(yolo, classes, products, resolved_device, str(weights), imgsz)
