@@ -41,6 +41,11 @@ class DataLayout:
         return self.root / "video_features_dataset"
 
     @property
+    def similarity_dir(self) -> Path:
+        """video_similarity's store: signatures, duplicate pairs and groups, the nearest-neighbour indexes."""
+        return self.root / "similarity"
+
+    @property
     def table_csv(self) -> Path:
         return self.root / "video_features_results.csv"
 
@@ -150,6 +155,11 @@ class VideoLayout:
     @property
     def onscreen_text_json(self) -> Path:
         return self.vision_dir / "onscreen_text.json"
+
+    @property
+    def similarity_json(self) -> Path:
+        """The video's duplicate group (kept current when its group merges) and what its run matched."""
+        return self.out_dir / "similarity.json"
 
     @property
     def frames_index_json(self) -> Path:

@@ -252,9 +252,11 @@ def generate_samples(out_dir: str | Path, names: list[str] | None = None) -> lis
 def make_clip(out: str | Path, *, width: int = 720, height: int = 1280, fps: int = 30, duration: float = 6.0,
               source: str = "testsrc2", speech_text: str | None = None, voice: str = "en-us",
               speech_delay: float = 0.5, music: bool = False, has_audio: bool = True) -> SampleClip:
-    """One ad-hoc clip (tests use it for other languages, sizes and audio mixes)."""
+    """One ad-hoc clip (tests use it for other languages, sizes and audio mixes). ``source``: an FFmpeg lavfi
+    source, or a photo as ``package/path`` (see :func:`photo_file`), slowly zoomed."""
     out = Path(out)
+    kind = "photo" if "/" in source else "moving"
     clip = SampleClip(out.stem, width, height, fps, duration, has_audio,
-                      [_seg(0, duration, "moving", source)], cuts=[], speech_text=speech_text or "")
+                      [_seg(0, duration, kind, source)], cuts=[], speech_text=speech_text or "")
     with tempfile.TemporaryDirectory() as work:
         return _build(clip, out, speech_delay if speech_text else None, music, Path(work), voice=voice)

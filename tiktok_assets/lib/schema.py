@@ -72,6 +72,7 @@ STAGES: list[str] = [
     "video_metadata", "audio_wav", "speech_segments", "candidate_frames", "filtered_frames",
     "audio_stems", "transcript", "audio_events", "music_recognition", "audio_analysis",
     "frame_objects", "representative_frames", "frame_features", "onscreen_text", "video_understanding",
+    "video_similarity",
 ]
 
 
@@ -171,6 +172,9 @@ COLUMNS: list[Column] = [
     Column("ocr_line_count", "Int64", "On-screen text lines after merging (0: OCR ran and read no text)."),
     Column("clip_embedding", EMBEDDING, "Mean CLIP image embedding of the kept frames (CLIP ViT-B-32 width; "
            "DuckDB reads it as FLOAT[]).", csv=False),
+    Column("duplicate_group", "string", "Near-duplicate / re-upload group (video_similarity: matching frame "
+           "hashes, or the same soundtrack with partly matching frames or CLIP): the key of the group's first "
+           "video; the video's own key when it has no duplicate; null when the stage has not run."),
     Column("video_description", "string", "Vision-language model description of the video."),
     Column("category_l1", "string", "Product category, taxonomy level 1."),
     Column("category_l2", "string", "Product category, taxonomy level 2."),

@@ -34,6 +34,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "frame_features": ("representative_frames",),
     "onscreen_text": ("filtered_frames",),
     "video_understanding": ("representative_frames",),
+    "video_similarity": ("filtered_frames",),  # the audio fingerprint and CLIP are used when present
 }
 
 # Model families (and tools) each stage needs.

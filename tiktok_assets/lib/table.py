@@ -163,10 +163,15 @@ def vision_columns(video: VideoLayout) -> Row:
     return row
 
 
+def similarity_columns(video: VideoLayout) -> Row:
+    """The video's duplicate group (its own key when it has none; empty when video_similarity has not run)."""
+    return {"duplicate_group": _result(video, "video_similarity", video.similarity_json).get("duplicate_group")}
+
+
 # Each stage group contributes its columns.
 ROW_BUILDERS: list[Callable[[VideoLayout], Row]] = [
     metadata_columns, audio_columns, decode_columns, speech_columns, frame_columns, shot_columns, audio_analysis_columns,
-    vision_columns,
+    vision_columns, similarity_columns,
 ]
 
 
