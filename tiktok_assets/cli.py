@@ -441,6 +441,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
         shutil.rmtree(video.out_dir, ignore_errors=True)
         shutil.rmtree(video.frames_dir, ignore_errors=True)
         print(f"{key}: removed (partition, registry entry, outputs and frames)")
+    if (layout.similarity_dir / "similarity.sqlite3").exists():  # its duplicate pairs and index entries
+        from tiktok_assets.lib.similarity import project_store
+
+        with project_store(layout) as store:
+            regrouped = store.forget(args.keys)
+        if regrouped:
+            print(f"duplicate groups changed for {len(regrouped)} other video(s)")
     from tiktok_assets.definitions import defs as load_defs
 
     table = load_defs().resolve_job_def("feature_table").execute_in_process(
@@ -513,6 +520,60 @@ def cmd_stale(args: argparse.Namespace) -> int:
         print(f"redoing {', '.join(stages)} for {len(keys)} video(s)", flush=True)
         worst = max(worst, run_interruptible(keys, args.verbose, list(stages)))
     return worst
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """The registered videos most like KEY: duplicates first, then by score, with each signal's similarity."""
+    from tiktok_assets.defs.resources import ProjectPaths
+    from tiktok_assets.lib import registry
+    from tiktok_assets.lib.similarity import SimilarityStore
+
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    group, matches = None, []
+    if (layout.similarity_dir / "similarity.sqlite3").exists():
+        with SimilarityStore(layout.similarity_dir) as store:
+            group = store.group_of(args.key)
+            if group is not None:
+                matches = store.similar(args.key, args.n, allowed=set(registry.source_paths(layout)))
+    if group is None:
+        print(f"tiktok-assets: {args.key}: not compared yet (video_similarity has not run for it)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.key}: duplicate group {group}")
+    print(f"{'video':<40} {'score':>6} {'dup':>4} {'visual':>7} {'audio':>7} {'clip':>7}  matched")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for m in matches:
+        print(f"{m.key:<40} {m.score:>6.3f} {'yes' if m.duplicate else 'no':>4} {cell(m.visual):>7} "
+              f"{cell(m.audio):>7} {cell(m.clip):>7}  {', '.join(m.matched()) or '-'}")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Rank the registered videos for a text: BM25 over transcript + on-screen text, and CLIP text-image
+    similarity of the representative frames when a CLIP model is installed."""
+    from tiktok_assets.defs.model_resources import model_resources
+    from tiktok_assets.defs.resources import ProjectPaths
+    from tiktok_assets.lib import registry
+    from tiktok_assets.lib.search import search
+
+    layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
+    clip = model_resources()["clip"]
+    missing = clip.missing()
+    print(f"pictures: CLIP {clip.model_name()}" if missing is None else f"pictures: not used ({missing})")
+    encoder = clip.load() if missing is None else None
+    hits = search(layout, sorted(registry.source_paths(layout)), args.query, args.n, encoder,
+                  clip.model_name() if encoder is not None else None)
+    if not hits:
+        print("no video matches")
+        return EXIT_OK
+    print(f"{'video':<40} {'score':>8} {'words':>8} {'clip':>7}")
+    for hit in hits:
+        words = "-" if hit.words is None else f"{hit.words:.3f}"
+        pictures = "-" if hit.clip is None else f"{hit.clip:.3f}"
+        print(f"{hit.key:<40} {hit.score:>8.5f} {words:>8} {pictures:>7}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -632,6 +693,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true")
     p.add_argument("--full", action="store_true")
     p.set_defaults(fn=cmd_table)
+    p = sub.add_parser("similar", help="the videos most like KEY (near-duplicates first) with each signal's "
+                       "similarity: frames, soundtrack, CLIP")
+    p.add_argument("key")
+    p.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    p.set_defaults(fn=cmd_similar)
+    p = sub.add_parser("search", help="rank videos for a text: transcript and on-screen text (BM25), plus CLIP "
+                       "text-image similarity of representative frames when CLIP is installed")
+    p.add_argument("query")
+    p.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    p.set_defaults(fn=cmd_search)
     p = sub.add_parser("demo", help="generate the sample clips and run the pipeline on them")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser(
