@@ -201,8 +201,8 @@ class SimilarityStore:
         self._clips: Index | None = None
         self._frames_upto = self._clips_upto = 0
         self._dirty = False
-        with self._lock:
-            self._load_checkpoint()
+        with self._session(sync=False) as conn:
+            self._load_checkpoint(conn)
 
     @property
     def db_path(self) -> Path:
@@ -220,8 +220,8 @@ class SimilarityStore:
 
     def close(self) -> None:
         if self._dirty:
-            with self._session() as conn:
-                self._save_checkpoint(conn)
+            with self._session():
+                self._save_checkpoint()
 
     # -- public operations --
 
@@ -323,11 +323,16 @@ class SimilarityStore:
                     self._sync(conn)
                 yield conn
 
-    def _load_checkpoint(self) -> None:
+    def _load_checkpoint(self, conn: sqlite3.Connection) -> None:
+        """The saved indexes, unless they cover rows the database never had (a database deleted or
+        restored from elsewhere): then the indexes are rebuilt from the database by the next sync."""
         state_path = self.index_dir / "state.json"
         if not state_path.exists():
             return
         state = atomic.read_json(state_path)
+        issued = dict(conn.execute("SELECT name, seq FROM sqlite_sequence"))
+        if state["frames_upto"] > issued.get("frames", 0) or state["clips_upto"] > issued.get("clips", 0):
+            return
         self._frames.load(str(self.index_dir / "frames.usearch"))
         self._frames_upto = state["frames_upto"]
         if state.get("clip_ndim"):
@@ -335,7 +340,7 @@ class SimilarityStore:
             self._clips.load(str(self.index_dir / "clip.usearch"))
             self._clips_upto = state["clips_upto"]
 
-    def _save_checkpoint(self, conn: sqlite3.Connection) -> None:
+    def _save_checkpoint(self) -> None:
         """Both indexes and what they cover, replaced together (called under the lock, after a sync)."""
         with atomic.atomic_dir(self.index_dir) as tmp:
             self._frames.save(str(tmp / "frames.usearch"))

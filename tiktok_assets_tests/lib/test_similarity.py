@@ -132,6 +132,11 @@ def test_another_process_sees_the_groups_and_the_index(signatures, tmp_path):
         assert reopened.indexed_frames == sum(len(signatures[k].hashes) for k in ("original", "coffee", "trimmed"))
         assert reopened.add(signatures["reencoded"]).group == "original"
         assert reopened.group_of("coffee") == "coffee"
+    (folder / "similarity.sqlite3").unlink()  # the database lost: the saved indexes cover rows it no longer has
+    with SimilarityStore(folder) as fresh:
+        assert fresh.indexed_frames == 0
+        assert fresh.add(signatures["original"]).duplicates == []
+        assert fresh.add(signatures["trimmed"]).group == "original"
 
 
 def test_rerunning_a_video_keeps_its_group_and_forgetting_it_regroups_the_rest(signatures, tmp_path):
