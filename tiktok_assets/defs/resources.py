@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.taxonomy import Taxonomy, load_taxonomy
+from tiktok_assets.lib.taxonomy import ContentLabels, Taxonomy, load_content_labels, load_taxonomy
 from tiktok_assets.lib.vocabulary import Vocabulary, load_vocabulary
 
 DATA_DIR_ENV = "TIKTOK_ASSETS_DATA_DIR"
@@ -31,11 +31,13 @@ class ProjectPaths(dg.ConfigurableResource):
 
 
 class CatalogueResource(dg.ConfigurableResource):
-    """The product vocabulary (detector classes, CLIP prompts) and category taxonomy: versioned YAML
-    files, validated at load. Empty paths = the files shipped in tiktok_assets/data/."""
+    """The product vocabulary (detector classes, CLIP prompts), the category taxonomy and the content type /
+    target audience lists: versioned YAML files, validated at load. Empty paths = the files shipped in
+    tiktok_assets/data/."""
 
     taxonomy_path: str = ""
     vocabulary_path: str = ""
+    content_labels_path: str = ""
 
     def taxonomy(self) -> Taxonomy:
         return _taxonomy(self.taxonomy_path)
@@ -43,10 +45,18 @@ class CatalogueResource(dg.ConfigurableResource):
     def vocabulary(self) -> Vocabulary:
         return _vocabulary(self.vocabulary_path, self.taxonomy_path)
 
+    def content_labels(self) -> ContentLabels:
+        return _content_labels(self.content_labels_path)
+
 
 @cache
 def _taxonomy(path: str) -> Taxonomy:
     return load_taxonomy(path or None)
+
+
+@cache
+def _content_labels(path: str) -> ContentLabels:
+    return load_content_labels(path or None)
 
 
 @cache
@@ -65,7 +75,8 @@ def resources() -> dg.Definitions:
     return dg.Definitions(resources={"paths": paths, **model_resources(),
                                      "catalogue": CatalogueResource(
                                          taxonomy_path=os.environ.get("TIKTOK_ASSETS_TAXONOMY", ""),
-                                         vocabulary_path=os.environ.get("TIKTOK_ASSETS_VOCABULARY", ""))},
+                                         vocabulary_path=os.environ.get("TIKTOK_ASSETS_VOCABULARY", ""),
+                                         content_labels_path=os.environ.get("TIKTOK_ASSETS_CONTENT_LABELS", ""))},
                           executor=executor())
 
 

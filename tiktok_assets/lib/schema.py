@@ -181,6 +181,11 @@ COLUMNS: list[Column] = [
     Column("category_l3", "string", "Product category, taxonomy level 3."),
     Column("category_source", "string", "model (valid path as answered) or mapped (nearest valid path)."),
     Column("category_similarity", "Float64", "Text similarity of the model's answer to the chosen taxonomy path."),
+    Column("content_type", "string", "Kind of video (review, unboxing, tutorial, ad, vlog, ...): a value of "
+           "tiktok_assets/data/content_labels.yaml, the model's answer kept or mapped from a synonym; null when the "
+           "VLM did not run or its answer fits no value."),
+    Column("target_audience", "string", "Whom the video addresses (women, teens, parents, ...): a value of "
+           "tiktok_assets/data/content_labels.yaml, kept or mapped as content_type; null when not run or not answered."),
     Column("pipeline_version", "string", "Version of tiktok-assets that produced the row."),
     Column("processed_at", "string", "When the latest stage of this video finished (UTC, ISO 8601)."),
     *[Column(name, "string", f"Model {stage} used (manifest name or folder), when it ran.")

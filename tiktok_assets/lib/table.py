@@ -160,6 +160,7 @@ def vision_columns(video: VideoLayout) -> Row:
         row["category_l1"], row["category_l2"], row["category_l3"] = category
         row["category_source"] = u.get("category_source") if u.get("status") == "ok" else None
         row["category_similarity"] = u.get("category_similarity")
+        row["content_type"], row["target_audience"] = u.get("content_type"), u.get("target_audience")
     return row
 
 

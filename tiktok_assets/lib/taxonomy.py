@@ -287,3 +287,125 @@ def load_taxonomy(path: str | Path | None = None, min_similarity: float = DEFAUL
     if not file.is_file():
         raise TaxonomyError(f"taxonomy file not found: {file}")
     return parse_taxonomy(load_yaml_strict(file), file, min_similarity)
+
+
+# --- content type and target audience ---------------------------------------------------------------
+# Short names, matched by whole words rather than by character n-grams: on names this short, n-grams take
+# "car owners" for "pet owners" and "makeup enthusiasts" for "tech enthusiasts".
+LABEL_LISTS = ("content_type", "target_audience")
+
+
+def _word_key(text: str) -> tuple[str, ...]:
+    """The words of ``text``, normalised, each without a plural ``s`` ("Reviews" and "review" are one key)."""
+    return tuple(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                 for w in normalise(text).split())
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    label: str | None  # a value of the list, or None (left empty)
+    source: str  # "model" (a value as answered) | "mapped" (a synonym, or a value or synonym among its words)
+    similarity: float  # share of the answer's words the matched name covers (1.0: all of it)
+    query: str = ""  # what the model answered
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "source": self.source, "similarity": round(float(self.similarity), 4),
+                "query": self.query}
+
+
+@dataclass(frozen=True)
+class LabelList:
+    """One closed list of values (e.g. content types), each with synonyms that map onto it.
+
+    An answer is kept when it is a value (case, spacing, punctuation, `&`/`and` and a plural ``s`` ignored)
+    -> ``model``; mapped to its value when it is a synonym, when it is one written without spaces
+    ("un-boxing"), or when it holds a value or synonym as whole words ("unboxing video") -> ``mapped``: the
+    longest such name wins, and a tie between two values leaves the answer ``unmapped``, as does no match."""
+
+    name: str
+    synonyms: dict[str, tuple[str, ...]]  # value -> its synonyms
+
+    @property
+    def values(self) -> list[str]:
+        return list(self.synonyms)
+
+    @cached_property
+    def _keys(self) -> dict[tuple[str, ...], str]:
+        """word key of every value and synonym -> its value."""
+        keys = {_word_key(value): value for value in self.synonyms}
+        keys.update({_word_key(s): value for value, synonyms in self.synonyms.items() for s in synonyms})
+        return keys
+
+    def map(self, answer: Any) -> LabelMatch:
+        """Constrain a model's answer (a string, or a list whose first mappable string is taken) to the list."""
+        if isinstance(answer, list):
+            matches = [self.map(a) for a in answer if isinstance(a, str)]
+            return next((m for m in matches if m.label),
+                        LabelMatch(None, UNMAPPED, 0.0, " | ".join(m.query for m in matches)))
+        if not isinstance(answer, str):
+            return LabelMatch(None, UNMAPPED, 0.0, "" if answer is None else str(answer))
+        words = _word_key(answer)
+        if not words:
+            return LabelMatch(None, UNMAPPED, 0.0, answer)
+        if words in self._keys:
+            value = self._keys[words]
+            return LabelMatch(value, MODEL if words == _word_key(value) else MAPPED, 1.0, answer)
+        joined = {"".join(key): value for key, value in self._keys.items()}
+        if "".join(words) in joined:
+            return LabelMatch(joined["".join(words)], MAPPED, 1.0, answer)
+        found = [(len(key), value) for key, value in self._keys.items()
+                 if any(words[i:i + len(key)] == key for i in range(len(words) - len(key) + 1))]
+        longest = max((n for n, _ in found), default=0)
+        values = {value for n, value in found if n == longest}
+        if len(values) != 1:  # nothing found, or two values as good as each other
+            return LabelMatch(None, UNMAPPED, 0.0, answer)
+        return LabelMatch(values.pop(), MAPPED, longest / len(words), answer)
+
+    def prompt_listing(self) -> str:
+        return ", ".join(self.values)
+
+
+@dataclass(frozen=True)
+class ContentLabels:
+    version: str
+    content_type: LabelList
+    target_audience: LabelList
+    source: str = ""
+
+
+def default_content_labels_path() -> Path:
+    return Path(str(resources.files("tiktok_assets") / "data" / "content_labels.yaml"))
+
+
+def _label_list(name: str, data: Any, source: Path) -> LabelList:
+    if not isinstance(data, dict) or not data:
+        raise TaxonomyError(f"{source}: `{name}` must be a non-empty mapping of value -> [synonyms]")
+    seen: dict[str, str] = {}
+    synonyms: dict[str, tuple[str, ...]] = {}
+    for value, names in data.items():
+        _names(value, f"{name} value", source)
+        if not isinstance(names, list):
+            raise TaxonomyError(f"{source}: {name} > {value}: synonyms must be a list (may be empty), got {names!r}")
+        for written in [value, *names]:
+            _names(written, f"{name} > {value} synonym", source)
+            key = " ".join(_word_key(written))
+            if key in seen:
+                raise TaxonomyError(f"{source}: {name}: {written!r} is listed twice (also under {seen[key]!r})")
+            seen[key] = value
+        synonyms[value.strip()] = tuple(str(s).strip() for s in names)
+    return LabelList(name, synonyms)
+
+
+def load_content_labels(path: str | Path | None = None) -> ContentLabels:
+    """Load and validate the content type and target audience lists (the packaged ones when ``path`` is None)."""
+    file = Path(path) if path else default_content_labels_path()
+    if not file.is_file():
+        raise TaxonomyError(f"content labels file not found: {file}")
+    data = load_yaml_strict(file)
+    if not isinstance(data, dict):
+        raise TaxonomyError(f"{file}: expected a mapping with `version`, {' and '.join(f'`{n}`' for n in LABEL_LISTS)}")
+    version = data.get("version")
+    if version is None or not str(version).strip():
+        raise TaxonomyError(f"{file}: missing `version`")
+    lists = {name: _label_list(name, data.get(name), file) for name in LABEL_LISTS}
+    return ContentLabels(str(version), lists["content_type"], lists["target_audience"], str(file))

@@ -17,6 +17,7 @@ from tiktok_assets.lib.keys import partition_key_for
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import COLUMNS
 from tiktok_assets.lib.table_validation import validate_files
+from tiktok_assets.lib.taxonomy import load_content_labels
 from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 
 ODD_NAME = "crème \"brûlée\" it's #1.mp4"
@@ -120,6 +121,11 @@ def test_good_videos_have_correct_features(pipeline_run):
     assert len(talk["representative_timestamps"]) == talk["representative_frame_count"]
     assert len(talk["clip_embedding"]) == 512
     assert talk["frame_objects_status"] == "ok" and talk["video_understanding_status"] in ("ok", "unparsable")
+    labels = load_content_labels()  # the random VLM's answer, constrained: a listed value or null, never free text
+    assert pd.isna(talk["content_type"]) or talk["content_type"] in labels.content_type.values
+    assert pd.isna(talk["target_audience"]) or talk["target_audience"] in labels.target_audience.values
+    if talk["video_understanding_status"] != "ok":
+        assert pd.isna(talk["content_type"]) and pd.isna(talk["target_audience"])
     reps = layout.video("product_talk").representative_dir
     assert len(list(reps.glob("representative_*.jpg"))) == talk["representative_frame_count"]
     assert (reps / "representative_timestamps.json").exists()

@@ -1,4 +1,5 @@
-"""Video understanding: strict parsing, one retry, taxonomy mapping; a tiny random Qwen2.5-VL end to end."""
+"""Video understanding: strict parsing, one retry, taxonomy and content label mapping; a tiny random Qwen2.5-VL end
+to end."""
 
 import json
 
@@ -14,9 +15,17 @@ from tiktok_assets.lib.models.vlm import (
     build_prompt,
     load_vlm,
     parse_answer,
+    retry_message,
     understand,
 )
-from tiktok_assets.lib.taxonomy import MAPPED, MODEL, UNMAPPED, load_taxonomy
+from tiktok_assets.lib.taxonomy import (
+    MAPPED,
+    MODEL,
+    UNMAPPED,
+    TaxonomyError,
+    load_content_labels,
+    load_taxonomy,
+)
 from tiktok_assets_tests.lib.vision_fixtures import *
 
 VALID = '{"description": "Wireless over-ear headphones shown on a desk.", "category": ["Phones & Electronics", "Audio", "Headphones"]}'
@@ -25,6 +34,11 @@ VALID = '{"description": "Wireless over-ear headphones shown on a desk.", "categ
 @pytest.fixture(scope="module")
 def taxonomy():
     return load_taxonomy()
+
+
+@pytest.fixture(scope="module")
+def labels():
+    return load_content_labels()
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -115,6 +129,81 @@ def test_nonsense_category_is_unmapped(taxonomy):
     assert result.model_category == ["qqq", "zzz", "xxx"]
 
 
+# --- content type and target audience ----------------------------------------------------------------
+def answer_with(**fields) -> str:
+    return json.dumps({"description": "A red lipstick.",
+                       "category": ["Beauty & Personal Care", "Makeup", "Lipstick & Lip Gloss"], **fields})
+
+
+@pytest.mark.parametrize(
+    "content_type, target_audience, expected",
+    [
+        ("review", "women", (("review", MODEL), ("women", MODEL))),  # values as listed
+        ("Tutorials", "Teens", (("tutorial", MODEL), ("teens", MODEL))),  # case and plural ignored
+        ("advertisement", "moms", (("ad", MAPPED), ("parents", MAPPED))),  # synonyms
+        ("un-boxing", "Teenagers", (("unboxing", MAPPED), ("teens", MAPPED))),  # written apart; a synonym
+        ("unboxing video", "young women", (("unboxing", MAPPED), ("women", MAPPED))),  # a value among its words
+        ("try on haul", "makeup enthusiasts", (("try-on", MAPPED), ("beauty enthusiasts", MAPPED))),  # longest name
+        ("music video", "car owners", ((None, UNMAPPED), (None, UNMAPPED))),  # unknown: empty, not free text
+        ("", "men and women", ((None, UNMAPPED), (None, UNMAPPED))),  # empty; two values tie
+        (3, ["x", "Gamers"], ((None, UNMAPPED), ("gamers", MODEL))),  # not text; a list: its first fitting value
+    ],
+)
+def test_content_type_and_audience_are_constrained_to_their_lists(taxonomy, labels, content_type, target_audience,
+                                                                   expected):
+    generate, _ = scripted(answer_with(content_type=content_type, target_audience=target_audience))
+    result = understand(generate, taxonomy, labels)
+    assert result.status == OK and result.attempts == 1
+    got = ((result.content_type.label, result.content_type.source),
+           (result.target_audience.label, result.target_audience.source))
+    assert got == expected
+    for match in (result.content_type, result.target_audience):
+        assert match.label is None or match.label in (labels.content_type.values + labels.target_audience.values)
+    stored = result.to_json()
+    assert (stored["content_type"], stored["target_audience"]) == (expected[0][0], expected[1][0])
+    assert stored["content_type_match"]["query"] == (str(content_type) if content_type != ["x", "Gamers"] else "")
+    assert stored["labels_version"] == labels.version
+
+
+def test_missing_content_type_and_audience_leave_them_empty_without_a_retry(taxonomy, labels):
+    generate, calls = scripted(answer_with())
+    result = understand(generate, taxonomy, labels)
+    assert len(calls) == 1 and result.status == OK and result.category_source == MODEL
+    assert result.content_type.label is None and result.target_audience.label is None
+    assert result.to_json()["content_type"] is None and result.to_json()["target_audience_match"]["source"] == UNMAPPED
+    # an unparsable reply has neither
+    generate, _ = scripted("nope", "still nope")
+    failed = understand(generate, taxonomy, labels).to_json()
+    assert failed["status"] == UNPARSABLE and failed["content_type"] is None and failed["target_audience"] is None
+
+
+def test_content_labels_file_is_validated(tmp_path):
+    path = tmp_path / "labels.yaml"
+    good = "version: '1'\ncontent_type: {review: [rating]}\ntarget_audience: {women: []}\n"
+    path.write_text(good)
+    loaded = load_content_labels(path)
+    assert loaded.content_type.values == ["review"] and loaded.content_type.map("Rating").label == "review"
+    for text, reason in [
+        (good.replace("version: '1'\n", ""), "missing `version`"),
+        (good.replace("target_audience: {women: []}\n", ""), "`target_audience` must be a non-empty mapping"),
+        (good.replace("[rating]", "[rating, Ratings]"), "'Ratings' is listed twice"),
+        (good.replace("[rating]", "rating"), "synonyms must be a list"),
+        (good.replace("{women: []}", "{women: [''], men: []}"), "non-empty string"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(TaxonomyError, match=reason):
+            load_content_labels(path)
+
+
+def test_prompt_lists_the_content_types_and_audiences(taxonomy, labels):
+    prompt = build_prompt(2, "", taxonomy, labels=labels)
+    assert '"content_type": "<one content type>", "target_audience": "<one audience>"' in prompt
+    assert f"content_type must be one of: {', '.join(labels.content_type.values)}\n" in prompt
+    assert f"target_audience must be one of: {', '.join(labels.target_audience.values)}\n" in prompt
+    assert all(v in prompt for v in ("review", "unboxing", "tutorial", "ad", "vlog", "pet owners"))
+    assert '"content_type"' in retry_message("missing key")
+
+
 def test_prompt_lists_the_taxonomy_and_the_transcript(taxonomy):
     prompt = build_prompt(3, "this serum   makes your skin glow " * 200, taxonomy, max_transcript_chars=100)
     assert "3 frames" in prompt and "Beauty & Personal Care > Skincare > Face Serum" in prompt
@@ -147,7 +236,9 @@ def test_random_model_on_real_frames_is_unparsable_after_two_attempts(describer,
     assert len(result.raw_outputs) == 2 and all(isinstance(r, str) for r in result.raw_outputs)
     assert result.raw_output == result.raw_outputs[-1]
     assert result.description is None and result.category is None
-    json.dumps(result.to_json())
+    stored = json.loads(json.dumps(result.to_json()))
+    assert stored["content_type"] is None and stored["target_audience"] is None  # nothing answered, nothing stored
+    assert stored["labels_version"] == load_content_labels().version
 
 
 def test_generate_returns_only_new_text(describer, frame_files):

@@ -252,7 +252,8 @@ def frame_features(
     pool=GPU_POOL,
     description="Vision-language model (Qwen2.5-VL) on the representative frames + transcript + on-screen "
     "text (OCR), each when its stage ran: a short "
-    "description and a three-level category constrained to the taxonomy (strict JSON, one retry).",
+    "description, a three-level category constrained to the taxonomy, and a content type and target audience "
+    "constrained to their lists (strict JSON, one retry).",
 )
 def video_understanding(
     context: dg.AssetExecutionContext, paths: ProjectPaths, vlm: VlmResource, catalogue: CatalogueResource
@@ -265,7 +266,7 @@ def video_understanding(
         if stage_done(video, "transcript") and video.transcript_json.exists():
             text = atomic.read_json(video.transcript_json).get("text", "")
         result = vlm.load().describe(images, text, catalogue.taxonomy(), max_new_tokens=vlm.max_new_tokens,
-                                     onscreen_text=onscreen_text_of(video))
+                                     onscreen_text=onscreen_text_of(video), labels=catalogue.content_labels())
         atomic.write_json(video.understanding_json, result.to_json())
         return {
             "answer": result.status,
@@ -273,6 +274,8 @@ def video_understanding(
             "description": result.description or "",
             "category": " > ".join(result.category or []),
             "category_source": result.category_source,
+            "content_type": result.content_type.label or "",
+            "target_audience": result.target_audience.label or "",
             "attempts": result.attempts,
         }
 

@@ -1,7 +1,8 @@
 """Video understanding with a vision-language model (Qwen2.5-VL, native transformers classes).
 
 :meth:`VlmDescriber.describe` shows the model a video's representative frames, its transcript and its
-on-screen text (OCR), and asks for strict JSON ``{"description": str, "category": [level1, level2, level3]}``.
+on-screen text (OCR), and asks for strict JSON ``{"description": str, "category": [level1, level2, level3],
+"content_type": str, "target_audience": str}``.
 
 - Parsing (:func:`parse_answer`) takes the first JSON object in the reply (text or code fences
   around it are ignored), and requires ``description`` to be a non-empty string and ``category``
@@ -11,6 +12,9 @@ on-screen text (OCR), and asks for strict JSON ``{"description": str, "category"
   category, and the raw text of every attempt (never a made-up answer).
 - The category is constrained to the taxonomy with :meth:`Taxonomy.map_to_taxonomy`: kept as is
   (``model``), mapped to the nearest valid path (``mapped``) or ``unmapped``.
+- ``content_type`` and ``target_audience`` are constrained to their lists (``tiktok_assets/data/content_labels.yaml``)
+  with :meth:`LabelList.map`: a value, a synonym mapped to its value, or empty. They are optional: a reply
+  without them (or with an unknown value) is still parsed, and leaves them empty.
 
 Loading: ``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor`` from a local
 ``save_pretrained`` folder (resolved by :func:`resolve_weights`, default ``qwen2.5-vl-3b``), with
@@ -30,7 +34,7 @@ from typing import Any
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
 from tiktok_assets.lib.models.clip import ImageInput, load_image
-from tiktok_assets.lib.taxonomy import UNMAPPED, Taxonomy
+from tiktok_assets.lib.taxonomy import UNMAPPED, ContentLabels, LabelMatch, Taxonomy, load_content_labels
 
 log = logging.getLogger("tiktok_assets.models.vlm")
 
@@ -44,6 +48,9 @@ NO_INPUT = "no_input"
 MAX_ATTEMPTS = 2  # the first answer and one retry
 
 SYSTEM_PROMPT = "You are a product analyst for an e-commerce catalogue. You answer with strict JSON only."
+ANSWER_SHAPE = ('{"description": "<one or two sentences about the product and how it is shown>", '
+                '"category": ["<level 1>", "<level 2>", "<level 3>"], '
+                '"content_type": "<one content type>", "target_audience": "<one audience>"}')
 
 
 class AnswerError(ValueError):
@@ -54,6 +61,8 @@ class AnswerError(ValueError):
 class ParsedAnswer:
     description: str
     category: tuple[str, str, str]
+    content_type: Any = None  # as answered (constrained later); None when absent
+    target_audience: Any = None
 
 
 @dataclass
@@ -69,6 +78,9 @@ class VideoUnderstanding:
     raw_outputs: list[str] = field(default_factory=list)  # every attempt, in order
     errors: list[str] = field(default_factory=list)  # why each unparsable attempt was refused
     taxonomy_version: str = ""
+    content_type: LabelMatch = field(default_factory=lambda: LabelMatch(None, UNMAPPED, 0.0))
+    target_audience: LabelMatch = field(default_factory=lambda: LabelMatch(None, UNMAPPED, 0.0))
+    labels_version: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +95,11 @@ class VideoUnderstanding:
             "raw_outputs": list(self.raw_outputs),
             "errors": list(self.errors),
             "taxonomy_version": self.taxonomy_version,
+            "content_type": self.content_type.label,  # a value of the list, or None
+            "content_type_match": self.content_type.to_json(),  # what the model answered and how it was mapped
+            "target_audience": self.target_audience.label,
+            "target_audience_match": self.target_audience.to_json(),
+            "labels_version": self.labels_version,
         }
 
 
@@ -115,7 +132,8 @@ def parse_answer(text: str) -> ParsedAnswer:
     if (not isinstance(category, list) or len(category) != 3
             or any(not isinstance(x, str) or not x.strip() for x in category)):
         raise AnswerError(f"`category` must be a list of three non-empty strings, got {json.dumps(category)[:200]}")
-    return ParsedAnswer(description.strip(), (category[0].strip(), category[1].strip(), category[2].strip()))
+    return ParsedAnswer(description.strip(), (category[0].strip(), category[1].strip(), category[2].strip()),
+                        obj.get("content_type"), obj.get("target_audience"))
 
 
 # --- prompting -----------------------------------------------------------------------------------
@@ -126,9 +144,12 @@ def _clip(text: str, max_chars: int) -> str:
 
 
 def build_prompt(n_frames: int, transcript: str, taxonomy: Taxonomy, max_transcript_chars: int = 2000,
-                 taxonomy_levels: int = 3, onscreen_text: str = "", max_onscreen_chars: int = 1000) -> str:
+                 taxonomy_levels: int = 3, onscreen_text: str = "", max_onscreen_chars: int = 1000,
+                 labels: ContentLabels | None = None) -> str:
     """The first user turn: what the frames are, the transcript and the on-screen text (OCR lines joined
-    by ` | `), each cut to its limit, and the taxonomy to choose from."""
+    by ` | `), each cut to its limit, the taxonomy and the content types and audiences to choose from
+    (``labels``: the packaged lists when None)."""
+    labels = labels or load_content_labels()
     transcript = _clip(transcript, max_transcript_chars)
     onscreen_text = _clip(onscreen_text, max_onscreen_chars)
     if taxonomy_levels >= 3:
@@ -142,22 +163,25 @@ def build_prompt(n_frames: int, transcript: str, taxonomy: Taxonomy, max_transcr
     return (
         f"{seen}\nTranscript of its speech: \"{transcript or '(no speech)'}\"\n"
         f"Text shown on screen (OCR, captions separated by |): \"{onscreen_text or '(none)'}\"\n\n"
-        "Describe the product shown or talked about, and categorise it. Reply with only this JSON object, "
-        "nothing else:\n"
-        '{"description": "<one or two sentences about the product and how it is shown>", '
-        '"category": ["<level 1>", "<level 2>", "<level 3>"]}\n\n'
+        "Describe the product shown or talked about, categorise it, and say what kind of video it is and whom "
+        "it addresses. Reply with only this JSON object, nothing else:\n"
+        f"{ANSWER_SHAPE}\n\n"
+        f"content_type must be one of: {labels.content_type.prompt_listing()}\n"
+        f"target_audience must be one of: {labels.target_audience.prompt_listing()}\n"
         f"{rule}\n{listing}"
     )
 
 
 def retry_message(error: str) -> str:
-    return (f"That reply could not be used: {error}. Reply again with only the JSON object "
-            '{"description": "...", "category": ["<level 1>", "<level 2>", "<level 3>"]}.')
+    return f"That reply could not be used: {error}. Reply again with only the JSON object {ANSWER_SHAPE}."
 
 
-def understand(generate: Callable[[list[tuple[str, str]]], str], taxonomy: Taxonomy) -> VideoUnderstanding:
-    """Ask, parse, retry once, map the category. ``generate`` gets the turns after the first user
-    turn as (role, text) pairs ([] on the first attempt) and returns the model's raw reply."""
+def understand(generate: Callable[[list[tuple[str, str]]], str], taxonomy: Taxonomy,
+               labels: ContentLabels | None = None) -> VideoUnderstanding:
+    """Ask, parse, retry once, map the category, the content type and the audience (``labels``: the
+    packaged lists when None). ``generate`` gets the turns after the first user turn as (role, text)
+    pairs ([] on the first attempt) and returns the model's raw reply."""
+    labels = labels or load_content_labels()
     history: list[tuple[str, str]] = []
     raw_outputs: list[str] = []
     errors: list[str] = []
@@ -175,12 +199,13 @@ def understand(generate: Callable[[list[tuple[str, str]]], str], taxonomy: Taxon
             description=answer.description, category=match.path, category_source=match.source,
             category_similarity=match.similarity, model_category=list(answer.category), raw_output=raw,
             attempts=len(raw_outputs), status=OK, raw_outputs=raw_outputs, errors=errors,
-            taxonomy_version=taxonomy.version,
+            taxonomy_version=taxonomy.version, content_type=labels.content_type.map(answer.content_type),
+            target_audience=labels.target_audience.map(answer.target_audience), labels_version=labels.version,
         )
     return VideoUnderstanding(
         description=None, category=None, category_source=UNMAPPED, category_similarity=0.0, model_category=None,
         raw_output=raw_outputs[-1], attempts=len(raw_outputs), status=UNPARSABLE, raw_outputs=raw_outputs,
-        errors=errors, taxonomy_version=taxonomy.version,
+        errors=errors, taxonomy_version=taxonomy.version, labels_version=labels.version,
     )
 
 
@@ -209,14 +234,16 @@ class VlmDescriber:
 
     def describe(self, frames: Sequence[ImageInput], transcript: str, taxonomy: Taxonomy, max_new_tokens: int = 256,
                  max_transcript_chars: int = 2000, taxonomy_levels: int = 3,
-                 onscreen_text: str = "") -> VideoUnderstanding:
-        """Description and category of one video from its frames (paths or PIL), transcript and on-screen text."""
+                 onscreen_text: str = "", labels: ContentLabels | None = None) -> VideoUnderstanding:
+        """Description, category, content type and audience of one video from its frames (paths or PIL),
+        transcript and on-screen text."""
         frames = list(frames)
+        labels = labels or load_content_labels()
         if not frames and not transcript.strip() and not onscreen_text.strip():
             return VideoUnderstanding(None, None, UNMAPPED, 0.0, None, "", 0, NO_INPUT,
-                                      taxonomy_version=taxonomy.version)
+                                      taxonomy_version=taxonomy.version, labels_version=labels.version)
         prompt = build_prompt(len(frames), transcript, taxonomy, max_transcript_chars, taxonomy_levels,
-                              onscreen_text=onscreen_text)
+                              onscreen_text=onscreen_text, labels=labels)
         first_user = {"role": "user", "content": [*({"type": "image"} for _ in frames), {"type": "text", "text": prompt}]}
         base = [{"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}, first_user]
 
@@ -224,7 +251,7 @@ class VlmDescriber:
             turns = [{"role": role, "content": [{"type": "text", "text": text}]} for role, text in history]
             return self.generate(frames, base + turns, max_new_tokens)
 
-        return understand(generate, taxonomy)
+        return understand(generate, taxonomy, labels)
 
 
 def _dtype(dtype: str, device: str) -> Any:
