@@ -109,6 +109,7 @@ def test_exit_code_2_for_usage_and_system_errors(tmp_path):
     assert done.returncode == 2
 
 
+@pytest.mark.slow  # a whole CLI run over good and bad clips (~90 s on 2 cores)
 def test_exit_code_1_when_a_video_failed(tmp_path, clips, model_env):
     """A good clip and random bytes: the run goes through both, writes the table, and exits 1 (not 0)."""
     project = Project(tmp_path, model_env)

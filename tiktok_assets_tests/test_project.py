@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tiktok_assets.lib.schema import CLIP_EMBEDDING_DIM, COLUMNS, markdown_table
 from tiktok_assets_tests.conftest import copy_clip
@@ -48,6 +49,7 @@ def test_definitions_validate_and_dg_check():
     assert "loaded successfully" in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # the whole graph for one clip through the dagster CLI (~65 s); .ci/run does it too
 def test_cli_add_then_dagster_asset_materialize(sample_dir, model_env, tmp_path):
     data, home = tmp_path / "data", tmp_path / "home"
     home.mkdir()

@@ -48,6 +48,7 @@ def test_the_photo_set_covers_six_photographs_with_new_names():
         photo_file("no_such_package_xyz/photo.png")
 
 
+@pytest.mark.slow  # generating the five photo clips takes ~40 s on 2 cores
 def test_files_have_the_declared_size_duration_and_audio(photo_sample_dir, photo_samples):
     assert list(photo_samples) == list(NAMED)
     for name, clip in photo_samples.items():
@@ -64,6 +65,7 @@ def test_files_have_the_declared_size_duration_and_audio(photo_sample_dir, photo
         assert clip.speech_text and clip.speech[0][0] >= 0.5 and clip.speech[-1][1] < clip.duration
 
 
+@pytest.mark.slow  # generating the five photo clips takes ~40 s on 2 cores
 def test_each_shot_shows_its_photo_and_zooms_in(photo_sample_dir, photo_samples):
     for name, clip in photo_samples.items():
         bounds = [(round(s.start * clip.fps), round(s.end * clip.fps) - 1) for s in clip.segments]
@@ -95,6 +97,7 @@ def transcripts(photo_sample_dir, photo_samples, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # generating the five photo clips takes ~40 s on 2 cores
 def test_whisper_tiny_en_hears_the_narration_name_what_is_shown(transcripts, photo_samples):
     for name, clip in photo_samples.items():
         transcript = transcripts[name]
