@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tiktok_assets.lib import atomic
 from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.frames import CandidateFrame
 from tiktok_assets.lib.image_metrics import blur_effect, ssim
@@ -212,3 +213,8 @@ def filter_frames(
         counts[f"dropped_{reason}"] = sum(1 for v in dropped if v.reason == reason)
     box = content_box.to_json() if content_box is not None else None
     return FilterResult(kept, dropped, round(reference, 4), round(blur_threshold, 4), config, counts, box)
+
+
+def read_filter_result(path: Path) -> FilterResult:
+    """``filtered_frames.json`` as written by the filtered_frames stage: the one reader the stages share."""
+    return FilterResult.from_json(atomic.read_json(path))

@@ -40,7 +40,7 @@ from filelock import FileLock
 from usearch.index import Index
 
 from tiktok_assets.lib import atomic, table_dataset
-from tiktok_assets.lib.frame_filter import FilterResult, load_analysis_gray
+from tiktok_assets.lib.frame_filter import load_analysis_gray, read_filter_result
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.music import SAME_SOUNDTRACK, fingerprint_similarity
 from tiktok_assets.lib.status import read_status, stage_done
@@ -508,7 +508,7 @@ def _select_keys(conn: sqlite3.Connection, table: str, row_ids: set[int]) -> lis
 def video_signature(key: str, video: VideoLayout) -> Signature:
     """The video's signature from its artifacts: the kept frames (filtered_frames), the Chromaprint
     (music_recognition) and the mean CLIP embedding (representative_frames), each when its stage ran."""
-    kept = FilterResult.from_json(atomic.read_json(video.filtered_frames_json)).kept
+    kept = read_filter_result(video.filtered_frames_json).kept
     hashes = frame_hashes([video.frames_dir / f.file for f in kept])
     chromaprint: list[int] = []
     if stage_done(video, "music_recognition") and video.music_json.exists():

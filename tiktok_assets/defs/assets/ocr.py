@@ -7,8 +7,7 @@ import dagster as dg
 from tiktok_assets.defs.model_resources import OcrResource
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
-from tiktok_assets.lib import atomic
-from tiktok_assets.lib.frame_filter import FilterResult
+from tiktok_assets.lib.frame_filter import read_filter_result
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.ocr import MergeConfig, frames_to_read, ocr_frames, write_onscreen_text
 
@@ -37,7 +36,7 @@ def onscreen_text(
                         max_gap_frames=config.max_gap_frames)
 
     def run(key: str, video: VideoLayout) -> dict:
-        filtered = FilterResult.from_json(atomic.read_json(video.filtered_frames_json))
+        filtered = read_filter_result(video.filtered_frames_json)
         frames = [(f.time, video.frames_dir / f.file) for f in frames_to_read(filtered)]
         document = ocr_frames(ocr.load(), frames, merge)
         write_onscreen_text(video.onscreen_text_json, document)

@@ -21,7 +21,7 @@ from tiktok_assets.lib import atomic
 from tiktok_assets.lib.bars import ContentBox
 from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
 from tiktok_assets.lib.crop import model_inputs
-from tiktok_assets.lib.frame_filter import FilterResult, FrameVerdict
+from tiktok_assets.lib.frame_filter import FrameVerdict, read_filter_result
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.multimodal import (
     EMBEDDINGS_DIR,
@@ -51,7 +51,7 @@ class SelectionSettings(dg.Config):
 
 
 def kept_frames(video: VideoLayout) -> list[FrameVerdict]:
-    return FilterResult.from_json(atomic.read_json(video.filtered_frames_json)).kept
+    return read_filter_result(video.filtered_frames_json).kept
 
 
 def content_box_of(video: VideoLayout) -> ContentBox | None:
