@@ -70,7 +70,7 @@ def _video_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir() and not is_video_file(p.name):
-            scan = scan_folder(p, {}, settle_seconds=0)
+            scan = scan_folder(p, settle_seconds=0)
             skipped = scan.skipped
             found += [Path(v.path) for v in scan.new]
         elif os.path.lexists(p):

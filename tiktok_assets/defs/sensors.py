@@ -38,12 +38,17 @@ from tiktok_assets.defs.staleness import redo_groups, stale_stages
 from tiktok_assets.lib import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.watch import FoundVideo, scan_folder
+from tiktok_assets.lib.watch import scan_folder
 
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 # New files registered per tick: a drop of 100,000 files is taken a page at a time (the folder scan is the
 # cursor: what is not registered yet is new again at the next tick), so no tick nears Dagster's 60 s timeout.
 MAX_NEW_PER_TICK = int(os.environ.get("TIKTOK_ASSETS_SENSOR_MAX_NEW", "500"))
+# Registered files whose size and mtime one tick compares with the registry (files replaced in place): a
+# catalogue past this is checked a page per tick, each file every ceil(N / page) ticks.
+STAT_PAGE = int(os.environ.get("TIKTOK_ASSETS_SENSOR_STAT_PAGE", "100000"))
+# A folder found clean is not listed again while its modification time stays put, for at most this long.
+RELIST_SECONDS = float(os.environ.get("TIKTOK_ASSETS_SENSOR_RELIST_SECONDS", "600"))
 SENSOR_TAG = "tiktok_assets/sensor"
 # Dagster's tags for a run over a partition key range (what its own backfills set).
 RANGE_START = "dagster/asset_partition_range_start"
@@ -67,15 +72,23 @@ def batch_run_requests(
     ]
 
 
-def replaced_videos(layout: DataLayout, known: list[FoundVideo],
-                    registered: dict[str, tuple[str, int | None, float | None]]) -> dict[str, str]:
-    """Known videos whose file was replaced in place since it was registered (key -> new content hash;
-    entries refreshed). Only a file whose size or mtime moved is looked up and hashed again."""
-    moved = {v.key: v for v in known if registered[v.path][1:] != (v.size, v.mtime)}
+def replaced_videos(layout: DataLayout, page: list[tuple[int, str, str, int | None, float | None]],
+                    known: set[str]) -> dict[str, str]:
+    """Videos of a page of registry rows (see ``registry.files_page``) whose file was replaced in place
+    since it was registered (key -> new content hash; entries refreshed). Only a file whose size or
+    mtime moved is looked up and hashed again."""
+    moved: dict[str, tuple[str, int, float]] = {}
+    for _, key, path, size, mtime in page:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # gone: the table says so (source_missing)
+        if key in known and (info.st_size, info.st_mtime) != (size, mtime):
+            moved[key] = (path, info.st_size, info.st_mtime)
     entries = registry.lookup_many(layout, list(moved))
-    seen = [replace(e, size=moved[k].size, mtime=moved[k].mtime,
+    seen = [replace(e, size=moved[k][1], mtime=moved[k][2],
                     content_hash=registry.content_hash(e.source_path, like=e.content_hash))
-            for k, e in entries.items() if e.source_path == moved[k].path]
+            for k, e in entries.items() if e.source_path == moved[k][0]]
     registry.refresh(layout, seen)  # a file only touched is not hashed again at the next tick
     return {e.key: e.content_hash for e in seen if e.content_hash != entries[e.key].content_hash}
 
@@ -101,17 +114,26 @@ def new_video_sensor(
     layout = paths.layout()
     ordered = context.instance.get_dynamic_partitions(VIDEOS_PARTITION)
     known = set(ordered)
-    registered = {path: row for path, row in registry.files(layout).items() if row[0] in known}  # one query
-    scan = scan_folder(layout.videos_dir, {path: row[0] for path, row in registered.items()}, paths.settle_seconds)
+    scan = scan_folder(  # folders unchanged since every video in them was a partition are not listed
+        layout.videos_dir, paths.settle_seconds,
+        known_in=lambda folders: {p: k for p, k in registry.files_in(layout, folders).items() if k in known},
+        previous=registry.scanned_folders(layout), relist_seconds=RELIST_SECONDS)
     for reason in scan.skipped[:20]:
         context.log.warning(f"skipped {reason}")
     page, later = scan.new[:MAX_NEW_PER_TICK], len(scan.new) - MAX_NEW_PER_TICK
     entries = {e.key: e for e in registry.register_many(layout, [v.path for v in page]) if e.key not in known}
     keys = list(entries)
-    replaced = replaced_videos(layout, scan.known, registered) if paths.reprocess_replaced else {}
+    # A folder with new files is listed again at the next tick, so a tick whose result the daemon never
+    # applied loses nothing.
+    registry.save_scanned_folders(layout, scan.folders)
+    replaced: dict[str, str] = {}
+    if paths.reprocess_replaced:  # a page of the registry per tick, where the last one ended
+        stat_page = registry.files_page(layout, after=int(context.cursor or 0), limit=STAT_PAGE)
+        context.update_cursor(str(stat_page[-1][0] if len(stat_page) == STAT_PAGE else 0))
+        replaced = replaced_videos(layout, stat_page, known)
     if not keys and not replaced:
         return dg.SkipReason(f"no new or replaced videos in {layout.videos_dir} ({scan.growing} still being "
-                             f"written, {len(scan.skipped)} skipped)")
+                             f"written, {len(scan.skipped)} skipped, {scan.listed} folders listed)")
     plan = stage_plan({"whisper": whisper, "demucs": demucs, "clip": clip, "yolo_world": yolo_world,
                        "blip": blip, "vlm": vlm})
     context.log.info(f"adding {len(keys)} videos, reprocessing {len(replaced)} replaced ones "

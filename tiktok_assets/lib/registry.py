@@ -25,6 +25,7 @@ from pathlib import Path
 from tiktok_assets.lib import atomic
 from tiktok_assets.lib.keys import hashed_key, partition_key_for, validate_key
 from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.watch import FolderRecord
 
 HASH_BLOCK = 1 << 20
 
@@ -72,9 +73,15 @@ def content_hash(path: str | Path, like: str | None = None) -> str:
 
 
 _COLUMNS = "key, source_path, file_name, registered_at, size, mtime, content_hash"
-_SCHEMA = """CREATE TABLE IF NOT EXISTS videos (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS videos (
     key TEXT PRIMARY KEY, source_path TEXT NOT NULL, file_name TEXT NOT NULL, registered_at TEXT NOT NULL,
-    size INTEGER, mtime REAL, content_hash TEXT NOT NULL DEFAULT '')"""
+    size INTEGER, mtime REAL, content_hash TEXT NOT NULL DEFAULT '')""",
+    # the sensor asks for the entries of a few folders (a range of paths), never for all of them
+    "CREATE INDEX IF NOT EXISTS videos_by_path ON videos (source_path)",
+    # the folders the sensor's last scan visited (see watch.scan_folder)
+    "CREATE TABLE IF NOT EXISTS scanned_folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, listed_at REAL NOT NULL)",
+)
 CHUNK = 500  # keys per IN (...) query: far below SQLite's limit on bound variables
 
 
@@ -88,7 +95,8 @@ def database(layout: DataLayout) -> Iterator[sqlite3.Connection]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         with conn:
-            conn.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                conn.execute(statement)
             if new:
                 _import_json_entries(conn, layout.legacy_registry_dir)
         with conn:
@@ -203,14 +211,47 @@ def remove(layout: DataLayout, key: str) -> None:
         conn.execute("DELETE FROM videos WHERE key = ?", (key,))
 
 
-def files(layout: DataLayout) -> dict[str, tuple[str, int | None, float | None]]:
-    """source path -> (key, size, mtime) of every entry: what the sensor matches the folder against
-    (one query of four columns, no entry objects)."""
+def files_in(layout: DataLayout, folders: list[str]) -> dict[str, str]:
+    """source path -> key of the entries directly in ``folders`` (absolute paths): what the sensor
+    matches the folders it lists against (one indexed range of paths per folder)."""
+    if not folders or (not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir()):
+        return {}
+    found: dict[str, str] = {}
+    with database(layout) as conn:
+        for folder in folders:
+            prefix = folder.rstrip("/") + "/"
+            rows = conn.execute(  # '0' is the character after '/': the range is every path under the folder
+                "SELECT source_path, key FROM videos WHERE source_path >= ? AND source_path < ? "
+                "AND instr(substr(source_path, ?), '/') = 0", (prefix, prefix[:-1] + "0", len(prefix) + 1))
+            found.update(rows)
+    return found
+
+
+def files_page(layout: DataLayout, after: int, limit: int) -> list[tuple[int, str, str, int | None, float | None]]:
+    """(row id, key, source path, size, mtime) of up to ``limit`` entries after row id ``after``, in row
+    order: the sensor's replaced check goes through a large registry a page per tick."""
     if not layout.registry_db.exists() and not layout.legacy_registry_dir.is_dir():
+        return []
+    with database(layout) as conn:
+        return conn.execute("SELECT rowid, key, source_path, size, mtime FROM videos WHERE rowid > ? "
+                            "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+
+
+def scanned_folders(layout: DataLayout) -> dict[str, FolderRecord]:
+    """The folders the sensor's last scan visited (``watch.Scan.folders``)."""
+    if not layout.registry_db.exists():
         return {}
     with database(layout) as conn:
-        return {path: (key, size, mtime) for key, path, size, mtime in
-                conn.execute("SELECT key, source_path, size, mtime FROM videos")}
+        return {path: FolderRecord(mtime_ns, listed_at)
+                for path, mtime_ns, listed_at in conn.execute("SELECT path, mtime_ns, listed_at FROM scanned_folders")}
+
+
+def save_scanned_folders(layout: DataLayout, folders: dict[str, FolderRecord]) -> None:
+    """Replace the record of the last scan (one transaction)."""
+    with database(layout) as conn:
+        conn.execute("DELETE FROM scanned_folders")
+        conn.executemany("INSERT INTO scanned_folders (path, mtime_ns, listed_at) VALUES (?, ?, ?)",
+                         [(path, r.mtime_ns, r.listed_at) for path, r in folders.items()])
 
 
 def source_paths(layout: DataLayout) -> dict[str, str]:

@@ -118,6 +118,55 @@ def test_a_bigger_drop_is_taken_a_page_per_tick(dagster_home, data_dir, monkeypa
     assert len(registry.registered(DataLayout(data_dir))) == 100
 
 
+def test_an_unapplied_tick_loses_nothing_and_idle_ticks_list_no_folder(dagster_home, data_dir):
+    """The scan's record of clean folders is written by the tick, but a folder that had new files is
+    listed again: if the daemon never applied the tick's result (it died), the next tick asks again."""
+    videos = data_dir / "tiktok_videos"
+    for i in range(3):
+        (videos / "drop").mkdir(exist_ok=True)
+        (videos / "drop" / f"clip_{i}.mp4").write_bytes(bytes([i]) * 16)
+        _age(videos / "drop" / f"clip_{i}.mp4")
+    _age(videos / "drop")
+    _age(videos)
+    with dg.instance_for_test() as instance:
+        first = list(_tick(instance, data_dir).dynamic_partitions_requests[0].partition_keys)
+        assert len(first) == 3
+        assert list(_tick(instance, data_dir).dynamic_partitions_requests[0].partition_keys) == first
+        instance.add_dynamic_partitions(VIDEOS_PARTITION, first)
+        assert "1 folders listed" in _tick(instance, data_dir).skip_message  # drop/, to find it clean
+        assert "0 folders listed" in _tick(instance, data_dir).skip_message
+        (videos / "drop" / "clip_1.mp4").unlink()  # a removal lists the folder once more
+        _age(videos / "drop")
+        assert "1 folders listed" in _tick(instance, data_dir).skip_message
+
+
+def test_files_replaced_in_place_are_checked_a_page_per_tick(dagster_home, data_dir, monkeypatch):
+    """Rewriting a file in place does not move its folder's time: the replaced check stats registered
+    files, STAT_PAGE per tick, resuming where the last tick ended (the sensor's cursor)."""
+    monkeypatch.setattr(sensors, "STAT_PAGE", 2)
+    videos = data_dir / "tiktok_videos"
+    for i in range(3):
+        (videos / f"clip_{i}.mp4").write_bytes(bytes([i]) * 16)
+        _age(videos / f"clip_{i}.mp4")
+    _age(videos)
+    with dg.instance_for_test() as instance:
+        keys = list(_tick(instance, data_dir).dynamic_partitions_requests[0].partition_keys)
+        instance.add_dynamic_partitions(VIDEOS_PARTITION, keys)
+        (videos / "clip_2.mp4").write_bytes(b"another video, rewritten in place")
+        _age(videos / "clip_2.mp4", 60)
+        _age(videos)  # as if the folder's time had not moved (it does not for an in-place rewrite)
+        cursors, replaced = [None], []
+        for _ in range(3):
+            with dg.build_sensor_context(instance=instance, definitions=defs(), resources=_resources(data_dir),
+                                         cursor=cursors[-1]) as context:
+                result = new_video_sensor(context)
+                cursors.append(context.cursor)
+            replaced.append([r.tags[RANGE_START] for r in result.run_requests]
+                            if isinstance(result, dg.SensorResult) else [])
+    assert replaced == [[], ["clip_2"], []]  # rows 1-2, then row 3 (replaced), then rows 1-2 again
+    assert cursors[1:] == ["2", "0", "2"]
+
+
 def _table_tick(instance, cursor=None):
     context = dg.build_sensor_context(instance=instance, definitions=defs(), cursor=cursor)
     return feature_table_sensor(context), context.cursor
