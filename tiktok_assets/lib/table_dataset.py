@@ -21,7 +21,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +97,23 @@ class DatasetUpdate:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first MAX_FAILED_SHOWN
 
 
-def _source_missing(source_path: str) -> bool:
-    return bool(source_path) and not os.path.exists(source_path)
+def _missing_sources(source_paths: Iterable[str]) -> set[str]:
+    """The paths among these (absolute) that do not exist: one listing per folder, not one stat per file
+    (a link is followed, so a dangling one is missing)."""
+    by_folder: dict[str, dict[str, str]] = {}
+    for path in source_paths:
+        if path:
+            folder, _, name = path.rpartition("/")
+            by_folder.setdefault(folder or "/", {})[name] = path
+    missing: set[str] = set()
+    for folder, wanted in by_folder.items():
+        try:
+            with os.scandir(folder) as listing:
+                present = {e.name for e in listing if not e.is_symlink() or os.path.exists(e.path)}
+        except OSError:  # the folder itself is gone
+            present = set()
+        missing.update(path for name, path in wanted.items() if name not in present)
+    return missing
 
 
 def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = False) -> DatasetUpdate:
@@ -119,8 +134,9 @@ def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = F
     on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
     lost = {shard for shard, _ in written.values()} - on_disk  # deleted by hand
     wanted = set(partition_keys)
+    missing = _missing_sources(sources.values())
     stale = sorted(k for k in wanted if k in marks or k not in written or written[k][0] in lost
-                   or (written[k][1] == SOURCE_MISSING) != _source_missing(sources.get(k, "")))
+                   or (written[k][1] == SOURCE_MISSING) != (sources.get(k, "") in missing))
     found = registry.lookup_many(layout, stale)
     rebuild = [found.get(k) or RegisteredVideo(key=k, source_path="", file_name="", registered_at="") for k in stale]
     drop = {k for k in written if k not in wanted}
@@ -156,6 +172,7 @@ def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, lis
     if not shards:
         return
     built = table_io.arrow_of_rows([build_row(layout, e) for s in shards for e in by_shard.get(s, [])])
+    index: dict[int, list[dict]] = {}
     for shard in shards:
         path = shard_path(layout.table_dataset, shard)
         keys = [e.key for e in by_shard.get(shard, [])]
@@ -170,11 +187,12 @@ def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, lis
                 table_io.write_arrow(table, tmp)
         else:
             path.unlink(missing_ok=True)
-        index = table.select(["video_key", "status", "error"]).to_pylist()
-        with _bookkeeping(layout) as conn:
+        index[shard] = table.select(["video_key", "status", "error"]).to_pylist()
+    with _bookkeeping(layout) as conn:  # one transaction for the group (a crash before it: rows rebuilt again)
+        for shard, rows in index.items():
             conn.execute("DELETE FROM table_rows WHERE shard = ?", (shard,))
             conn.executemany("INSERT OR REPLACE INTO table_rows (key, shard, status, error) VALUES (?, ?, ?, ?)",
-                             [(r["video_key"], shard, r["status"], r["error"]) for r in index])
+                             [(r["video_key"], shard, r["status"], r["error"]) for r in rows])
 
 
 def compact(layout: DataLayout) -> int:

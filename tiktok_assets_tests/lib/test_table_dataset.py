@@ -1,6 +1,8 @@
 """The feature table's shards: an update rebuilds exactly the rows that changed and rewrites only their
 shards; the compacted pair and the shards hold the same rows; a shard of an older schema is rebuilt."""
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -65,6 +67,24 @@ def test_removed_and_missing_sources_and_a_mark_made_during_an_update(tmp_path, 
     assert list(table_dataset.pending(layout)) == ["v09"]  # kept for the next update
     table = load_features(layout.table_dataset).set_index("video_key")
     assert "v05" not in table.index and table.loc["v03", "status"] == "source_missing"
+
+
+def test_missing_sources_are_found_per_folder_links_followed(tmp_path):
+    """The update's check for sources that went missing lists each folder once instead of stat-ing every
+    file; it must agree with os.path.exists: a dangling link and a removed folder are missing."""
+    here, gone = tmp_path / "here", tmp_path / "gone"
+    here.mkdir()
+    gone.mkdir()
+    (here / "file.mp4").write_bytes(b"x")
+    (here / "link.mp4").symlink_to(here / "file.mp4")
+    (here / "dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (gone / "lost.mp4").write_bytes(b"x")
+    paths = [str(here / n) for n in ("file.mp4", "link.mp4", "dangling.mp4", "deleted.mp4")] + [str(gone / "lost.mp4")]
+    (gone / "lost.mp4").unlink()
+    gone.rmdir()
+    missing = table_dataset._missing_sources([*paths, ""])
+    assert missing == {p for p in paths if not os.path.exists(p)}
+    assert missing == {str(here / "dangling.mp4"), str(here / "deleted.mp4"), str(gone / "lost.mp4")}
 
 
 def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_rebuilt(tmp_path):
