@@ -46,7 +46,8 @@ from tiktok_assets.defs.model_resources import (
 )
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
-from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.samples import generate_samples
 

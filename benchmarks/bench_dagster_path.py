@@ -212,7 +212,7 @@ def drop(clips: list[Path], videos_dir: Path, age_s: float = 600) -> None:
 
 
 def table_summary(data_dir: Path) -> dict:
-    from tiktok_assets.lib.schema import STAGES
+    from tiktok_assets.lib.table.schema import STAGES
 
     table = pd.read_parquet(data_dir / TABLE)
     stage_seconds = {s: float(table[f"{s}_seconds"].fillna(0).sum()) for s in STAGES}
@@ -390,8 +390,8 @@ def path_c(root: Path, clips: list[Path], env: dict, timeout: float) -> dict:
     logs = root / "logs"
     drop(clips, data / "tiktok_videos")
     env = {**env, "DAGSTER_HOME": str(home), "TIKTOK_ASSETS_DATA_DIR": str(data)}
-    from tiktok_assets.lib.keys import partition_key_for
-    from tiktok_assets.lib.schema import STAGES
+    from tiktok_assets.lib.catalogue.keys import partition_key_for
+    from tiktok_assets.lib.table.schema import STAGES
 
     keys = [partition_key_for(c.name) for c in sorted(clips)]
     # Does `dagster asset materialize --partition-range` take the per-video stages? (Not timed.)

@@ -21,8 +21,8 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from tiktok_assets.lib.frames import extract_video
-from tiktok_assets.lib.frame_filter import filter_frames
+from tiktok_assets.lib.media.frames import extract_video
+from tiktok_assets.lib.media.frame_filter import filter_frames
 clip, out = Path(sys.argv[1]), Path(sys.argv[2])
 t0 = time.perf_counter()
 ex = extract_video(clip, out, highlight_times=[5.5, 17.5, 33.0, 48.2])

@@ -102,39 +102,39 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
         import cv2  # noqa: F401
         import numpy  # noqa: F401
 
-        import tiktok_assets.lib.frame_filter
-        import tiktok_assets.lib.frames  # noqa: F401
+        import tiktok_assets.lib.media.frame_filter
+        import tiktok_assets.lib.media.frames  # noqa: F401
         started = time.perf_counter()
     elif stage == "probe":
-        from tiktok_assets.lib.probe import probe_video
+        from tiktok_assets.lib.media.probe import probe_video
         imported, started = _peaks(), time.perf_counter()
         info["frames"] = probe_video(video).frame_count
     elif stage == "audio_wav":
-        from tiktok_assets.lib.audio import extract_wav
+        from tiktok_assets.lib.audio.audio import extract_wav
         imported, started = _peaks(), time.perf_counter()
         info["audio_s"] = extract_wav(video, wav).duration_s
     elif stage == "vad_file":
-        from tiktok_assets.lib.vad import detect_speech
-        from tiktok_assets.lib.vad import speech_probabilities as _  # noqa: F401
+        from tiktok_assets.lib.audio.vad import detect_speech
+        from tiktok_assets.lib.audio.vad import speech_probabilities as _  # noqa: F401
         imported, started = _peaks(), time.perf_counter()
         segments = detect_speech(wav)  # the WAV read block by block, as the speech_segments asset does
         info["segments"] = len(segments)
         json.dump([(s.start, s.end) for s in segments], (work / "speech.json").open("w"))
     elif stage == "audio_events":
-        from tiktok_assets.lib.audio_events import detect_events
+        from tiktok_assets.lib.audio.audio_events import detect_events
         imported, started = _peaks(), time.perf_counter()
         events = detect_events(wav)
         info.update(segments=len(events.segments), speech_ratio=events.speech_ratio, music_ratio=events.music_ratio)
     elif stage == "fingerprint":
-        from tiktok_assets.lib.music import fingerprint
+        from tiktok_assets.lib.audio.music import fingerprint
         imported, started = _peaks(), time.perf_counter()
         fp = fingerprint(wav)
         info.update(items=len(fp.chromaprint), shazam_samples=fp.shazam_samples)
     elif stage == "shots":  # the shot tracker alone, fed as extract_video feeds it (every frame's luma)
         import av
 
-        from tiktok_assets.lib.frames import _luma, _small_luma
-        from tiktok_assets.lib.shots import ShotTracker
+        from tiktok_assets.lib.media.frames import _luma, _small_luma
+        from tiktok_assets.lib.media.shots import ShotTracker
         imported, started = _peaks(), time.perf_counter()
         with av.open(str(video)) as container:
             stream = container.streams.video[0]
@@ -148,7 +148,7 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
     elif stage == "extract":
         from dataclasses import asdict
 
-        from tiktok_assets.lib.frames import extract_video
+        from tiktok_assets.lib.media.frames import extract_video
         imported, started = _peaks(), time.perf_counter()
         speech = json.loads((work / "speech.json").read_text()) if (work / "speech.json").exists() else []
         shutil.rmtree(frames_dir, ignore_errors=True)
@@ -158,10 +158,10 @@ def run_stage(stage: str, video: Path, work: Path) -> dict[str, Any]:
                                      "shots": ex.shots.to_json()}))
         info.update(candidates=len(ex.frames), shots=len(ex.shots.shots))
     elif stage == "filter":
-        from tiktok_assets.lib.bars import ContentBox
-        from tiktok_assets.lib.frame_filter import filter_frames
-        from tiktok_assets.lib.frames import CandidateFrame
-        from tiktok_assets.lib.shots import ShotResult
+        from tiktok_assets.lib.media.bars import ContentBox
+        from tiktok_assets.lib.media.frame_filter import filter_frames
+        from tiktok_assets.lib.media.frames import CandidateFrame
+        from tiktok_assets.lib.media.shots import ShotResult
         imported, started = _peaks(), time.perf_counter()
         data = json.loads(index.read_text())
         result = filter_frames([CandidateFrame(**f) for f in data["frames"]], frames_dir,
@@ -191,7 +191,7 @@ def run_pipeline(video: Path, work: Path) -> dict[str, Any]:
     from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import registry
+    from tiktok_assets.lib.catalogue import registry
     from tiktok_assets.lib.layout import DataLayout
     from tiktok_assets.lib.status import read_status
 

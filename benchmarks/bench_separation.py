@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tiktok_assets.lib.audio import load_wav, write_wav
+from tiktok_assets.lib.audio.audio import load_wav, write_wav
 from tiktok_assets.lib.models import demucs, spleeter
 from tiktok_assets.lib.samples import SPEECH_EN, SPEECH_EN_SHORT
 from tiktok_assets_tests.lib.audio_fixtures import band_music, espeak_wav

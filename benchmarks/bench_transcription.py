@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import functools
 import operator
 
-from tiktok_assets.lib.audio import load_wav
+from tiktok_assets.lib.audio.audio import load_wav
 from tiktok_assets.lib.models.whisper import (
     default_compute_type,
     install_packaged_whisper,

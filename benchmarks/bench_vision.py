@@ -35,7 +35,7 @@ from tiktok_assets.lib.models.blip import load_blip
 from tiktok_assets.lib.models.clip import load_clip
 from tiktok_assets.lib.models.vlm import load_vlm
 from tiktok_assets.lib.models.yolo_world import load_yolo_world
-from tiktok_assets.lib.vocabulary import load_vocabulary
+from tiktok_assets.lib.vision.vocabulary import load_vocabulary
 from tiktok_assets_tests.lib.vision_fixtures import (
     build_tiny_blip,
     build_tiny_clip_dir,

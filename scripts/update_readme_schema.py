@@ -1,8 +1,8 @@
-"""Rewrite the feature-table schema section of README.md from tiktok_assets.lib.schema."""
+"""Rewrite the feature-table schema section of README.md from tiktok_assets.lib.table.schema."""
 
 from pathlib import Path
 
-from tiktok_assets.lib.schema import markdown_table
+from tiktok_assets.lib.table.schema import markdown_table
 
 START, END = "<!-- schema:start -->", "<!-- schema:end -->"
 

@@ -16,6 +16,6 @@ def load_features(path: str | os.PathLike[str]) -> pd.DataFrame:
     ``string``, ``Int64``, ``Float64``, ``boolean``, and ``pd.ArrowDtype`` list / struct columns (a cell
     is a Python list or dict); missing values are ``<NA>``. From the CSV, the Parquet-only columns (the
     CLIP embedding) are absent."""
-    from tiktok_assets.lib.table_io import load_features as load  # pandas loads only when asked
+    from tiktok_assets.lib.table.table_io import load_features as load  # pandas loads only when asked
 
     return load(path)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from tiktok_assets.lib.keys import is_video_file
+from tiktok_assets.lib.catalogue.keys import is_video_file
 
 if TYPE_CHECKING:  # dagster is imported only by the commands that use it (fast --help)
     import dagster as dg
@@ -64,7 +64,7 @@ def _setup_env(data_dir: str) -> None:
 def _video_paths(paths: list[str]) -> list[Path]:
     """Video files named or found in folders (sub-folders too). Links that loop, FIFOs and folders
     named like videos are skipped with their reason; a path that does not exist is a usage error."""
-    from tiktok_assets.lib.watch import classify_path, scan_folder
+    from tiktok_assets.lib.catalogue.watch import classify_path, scan_folder
 
     found: list[Path] = []
     for raw in paths:
@@ -241,7 +241,7 @@ def add_videos(paths: list[Path]) -> list[str]:
     from tiktok_assets.defs.assets.video_file import new_observations, observation
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import registry
+    from tiktok_assets.lib.catalogue import registry
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     entries = registry.register_many(layout, paths)
@@ -266,8 +266,8 @@ def _video_failed(run_succeeded: bool, video) -> bool:
     """A video failed (exit 1): its run failed, or a stage recorded a data error for it. A bad video
     does not fail its run (its error is in its stage status and the `video_ok` check); stages that are
     disabled or unavailable here leave the row partial, which is not a failure."""
-    from tiktok_assets.lib.schema import STAGES
     from tiktok_assets.lib.status import FAILED, read_status
+    from tiktok_assets.lib.table.schema import STAGES
 
     if not run_succeeded:
         return True
@@ -304,8 +304,8 @@ class StageProgress:
             self.poll()
 
     def poll(self) -> None:
-        from tiktok_assets.lib.schema import STAGES
         from tiktok_assets.lib.status import FAILED, read_status
+        from tiktok_assets.lib.table.schema import STAGES
 
         for key in self.keys:
             video = self.layout.video(key)
@@ -419,8 +419,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import registry
-    from tiktok_assets.lib.keys import validate_key
+    from tiktok_assets.lib.catalogue import registry
+    from tiktok_assets.lib.catalogue.keys import validate_key
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     _ensure_instance()
@@ -442,7 +442,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         shutil.rmtree(video.frames_dir, ignore_errors=True)
         print(f"{key}: removed (partition, registry entry, outputs and frames)")
     if (layout.similarity_dir / "similarity.sqlite3").exists():  # its duplicate pairs and index entries
-        from tiktok_assets.lib.similarity import project_store
+        from tiktok_assets.lib.catalogue.similarity import project_store
 
         with project_store(layout) as store:
             regrouped = store.forget(args.keys)
@@ -525,8 +525,8 @@ def cmd_stale(args: argparse.Namespace) -> int:
 def cmd_similar(args: argparse.Namespace) -> int:
     """The registered videos most like KEY: duplicates first, then by score, with each signal's similarity."""
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import registry
-    from tiktok_assets.lib.similarity import SimilarityStore
+    from tiktok_assets.lib.catalogue import registry
+    from tiktok_assets.lib.catalogue.similarity import SimilarityStore
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     group, matches = None, []
@@ -555,8 +555,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     similarity of the representative frames when a CLIP model is installed."""
     from tiktok_assets.defs.model_resources import model_resources
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import registry
-    from tiktok_assets.lib.search import search
+    from tiktok_assets.lib.catalogue import registry
+    from tiktok_assets.lib.catalogue.search import search
 
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     clip = model_resources()["clip"]

@@ -105,7 +105,7 @@ def model_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     packaged Whisper tiny.en, the real RapidOCR models out of their package, tiny random CLIP / YOLO-World /
     BLIP / Qwen2.5-VL. Separation off
     (the random Demucs would garble the speech; Demucs is tested through its asset separately)."""
-    from tiktok_assets.lib.ocr import install_packaged_ocr
+    from tiktok_assets.lib.vision.ocr import install_packaged_ocr
     from tiktok_assets_tests.lib import audio_fixtures, vision_fixtures
 
     root = tmp_path_factory.getbasetemp()

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.catalogue.keys import partition_key_for
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.samples import make_clip
-from tiktok_assets.lib.schema import STAGES
+from tiktok_assets.lib.table.schema import STAGES
 
 REPO = Path(__file__).parents[1]
 SCRIPT = Path(sys.executable).parent / "tiktok-assets"

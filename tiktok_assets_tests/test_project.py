@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tiktok_assets.lib.schema import CLIP_EMBEDDING_DIM, COLUMNS, markdown_table
+from tiktok_assets.lib.table.schema import CLIP_EMBEDDING_DIM, COLUMNS, markdown_table
 from tiktok_assets_tests.conftest import copy_clip
 
 ROOT = Path(__file__).parents[1]

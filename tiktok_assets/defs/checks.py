@@ -4,8 +4,8 @@
 import dagster as dg
 
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib.table_dataset import COMPACT_MAX_ROWS
-from tiktok_assets.lib.table_validation import validate_dataset, validate_files
+from tiktok_assets.lib.table.table_dataset import COMPACT_MAX_ROWS
+from tiktok_assets.lib.table.table_validation import validate_dataset, validate_files
 
 
 @dg.asset_check(asset="video_features", blocking=True,

@@ -245,7 +245,7 @@ class YoloWorldResource(ModelResource):
             return False
 
     def _class_map_path(self) -> Path:
-        from tiktok_assets.lib.class_map import default_class_map_path
+        from tiktok_assets.lib.vision.class_map import default_class_map_path
 
         return Path(self.class_map) if self.class_map else default_class_map_path()
 
@@ -256,7 +256,7 @@ class YoloWorldResource(ModelResource):
     def missing(self) -> str | None:
         reason = super().missing()
         if reason is None and self.closed_set():
-            from tiktok_assets.lib.class_map import ClassMapError, load_class_map
+            from tiktok_assets.lib.vision.class_map import ClassMapError, load_class_map
 
             try:
                 load_class_map(self._class_map_path())
@@ -276,8 +276,8 @@ class YoloWorldResource(ModelResource):
     def load_closed_set(self, vocabulary):
         """The closed-set detector with its classes mapped onto ``vocabulary``; a class map that does not fit
         makes the stage unavailable (a setting to fix, said once), not a per-video error."""
-        from tiktok_assets.lib.class_map import ClassMapError, load_class_map
         from tiktok_assets.lib.models.closed_set import load_closed_set_detector
+        from tiktok_assets.lib.vision.class_map import ClassMapError, load_class_map
 
         try:
             return load_closed_set_detector(self._weights(self._ref()), load_class_map(self._class_map_path()),
@@ -340,17 +340,17 @@ class OcrResource(ModelResource):
     min_confidence: float = 0.5
 
     def _weights(self, ref: ModelRef) -> Path:
-        from tiktok_assets.lib.ocr import check_folder
+        from tiktok_assets.lib.vision.ocr import check_folder
 
         return check_folder(super()._weights(ref), ref.name)
 
     def missing(self) -> str | None:
-        from tiktok_assets.lib.ocr import missing_package
+        from tiktok_assets.lib.vision.ocr import missing_package
 
         return missing_package() or super().missing()
 
     def load(self):
-        from tiktok_assets.lib.ocr import load_ocr
+        from tiktok_assets.lib.vision.ocr import load_ocr
 
         return load_ocr(self._weights(self._ref()), threads=self.threads, min_confidence=self.min_confidence)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.taxonomy import ContentLabels, Taxonomy, load_content_labels, load_taxonomy
-from tiktok_assets.lib.vocabulary import Vocabulary, load_vocabulary
+from tiktok_assets.lib.vision.taxonomy import ContentLabels, Taxonomy, load_content_labels, load_taxonomy
+from tiktok_assets.lib.vision.vocabulary import Vocabulary, load_vocabulary
 
 DATA_DIR_ENV = "TIKTOK_ASSETS_DATA_DIR"
 

@@ -35,10 +35,10 @@ from tiktok_assets.defs.model_resources import (
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.staleness import redo_groups, stale_stages
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
+from tiktok_assets.lib.catalogue.watch import scan_folder
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.watch import scan_folder
+from tiktok_assets.lib.table.schema import STAGES
 
 TABLE_INTERVAL_SECONDS = int(os.environ.get("TIKTOK_ASSETS_TABLE_INTERVAL_SECONDS", "30"))
 # New files registered per tick: a drop of 100,000 files is taken a page at a time (the folder scan is the

@@ -16,7 +16,7 @@ from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGra
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from tiktok_assets.lib.schema import STAGES
+from tiktok_assets.lib.table.schema import STAGES
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ import dagster as dg
 from tiktok_assets.defs.batching import GPU_POOL, video_backfill_policy
 from tiktok_assets.defs.model_resources import ModelResource, model_resources
 from tiktok_assets.defs.partitions import videos_partitions
-from tiktok_assets.lib import table_dataset
+from tiktok_assets.lib.catalogue.keys import InvalidKeyError
 from tiktok_assets.lib.errors import ModelUnavailableError
-from tiktok_assets.lib.keys import InvalidKeyError
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.stage_plan import REQUIRES
@@ -45,7 +44,8 @@ from tiktok_assets.lib.status import (
     run_stage,
     write_status,
 )
-from tiktok_assets.lib.table import PIPELINE_VERSION
+from tiktok_assets.lib.table import table_dataset
+from tiktok_assets.lib.table.table import PIPELINE_VERSION
 
 StageFn = Callable[[str, VideoLayout], Mapping[str, Any]]
 StageEvent = dg.MaterializeResult | dg.AssetCheckEvaluation

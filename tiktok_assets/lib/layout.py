@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tiktok_assets.lib.keys import InvalidKeyError, validate_key
+from tiktok_assets.lib.catalogue.keys import InvalidKeyError, validate_key
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class DataLayout:
 
     @property
     def table_dataset(self) -> Path:
-        """The feature table's shards (lib/table_dataset.py): what a run updates."""
+        """The feature table's shards (lib/table/table_dataset.py): what a run updates."""
         return self.root / "video_features_dataset"
 
     @property

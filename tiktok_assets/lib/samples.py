@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.audio import load_wav
+from tiktok_assets.lib.audio.audio import load_wav
 
 SPEECH_EN = "Check out this new wireless headphone. The sound is amazing and the battery lasts all day."
 SPEECH_EN_SHORT = "This serum makes your skin glow in one week."

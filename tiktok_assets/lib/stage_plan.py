@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tiktok_assets.lib.schema import STAGES
 from tiktok_assets.lib.status import DISABLED, UNAVAILABLE
+from tiktok_assets.lib.table.schema import STAGES
 
 ACTIVE = "active"
 

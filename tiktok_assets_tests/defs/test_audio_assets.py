@@ -30,13 +30,14 @@ from tiktok_assets.defs.assets.metadata import video_metadata
 from tiktok_assets.defs.model_resources import DemucsResource, MusicRecognitionResource, WhisperResource
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout, VideoLayout
 from tiktok_assets.lib.models.base import MODEL_CACHE
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 from tiktok_assets.lib.status import read_status
 from tiktok_assets_tests.conftest import copy_clip
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper, build_tiny_demucs
-from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 AUDIO_ASSETS = [
     video_metadata,

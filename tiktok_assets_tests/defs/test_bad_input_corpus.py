@@ -27,12 +27,12 @@ from tiktok_assets import cli, load_features
 from tiktok_assets.definitions import defs as load_defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.status import read_status
-from tiktok_assets_tests.bad_inputs import CASES, BadInput, build_corpus, describe_fact, fact_holds, is_empty
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
+from tiktok_assets.lib.status import read_status
+from tiktok_assets.lib.table.schema import STAGES
+from tiktok_assets_tests.bad_inputs import CASES, BadInput, build_corpus, describe_fact, fact_holds, is_empty
 
 pytestmark = pytest.mark.slow
 

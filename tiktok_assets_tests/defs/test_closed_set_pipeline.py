@@ -15,7 +15,8 @@ from skimage import io as skimage_io
 from tiktok_assets.definitions import defs as load_defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
-from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets_tests.conftest import ffmpeg
 from tiktok_assets_tests.lib.vision_fixtures import YOLO11N_OPENVINO, needs_shared

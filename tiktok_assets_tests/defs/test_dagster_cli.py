@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets_tests.conftest import copy_clip
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
+from tiktok_assets_tests.conftest import copy_clip
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent

@@ -13,7 +13,7 @@ from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.closed_set import ClosedSetDetector
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
-from tiktok_assets.lib.vocabulary import load_vocabulary
+from tiktok_assets.lib.vision.vocabulary import load_vocabulary
 from tiktok_assets_tests.lib.vision_fixtures import *
 
 MANIFEST = CODE_MANIFEST

@@ -16,7 +16,7 @@ from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.sensors import RANGE_START, new_video_sensor
 from tiktok_assets.defs.video_stage import VIDEO_CHECK
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 
 

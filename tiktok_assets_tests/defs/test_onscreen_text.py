@@ -16,11 +16,12 @@ from tiktok_assets.defs.assets.vision import onscreen_text_of
 from tiktok_assets.defs.model_resources import OcrResource
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib import ocr, registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.models.base import MODEL_CACHE
 from tiktok_assets.lib.models.vlm import build_prompt
-from tiktok_assets.lib.taxonomy import load_taxonomy
+from tiktok_assets.lib.vision import ocr
+from tiktok_assets.lib.vision.taxonomy import load_taxonomy
 from tiktok_assets_tests.lib.ocr_fixtures import CAPTIONS, caption_clip, cer
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

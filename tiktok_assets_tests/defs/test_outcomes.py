@@ -14,13 +14,13 @@ from tiktok_assets.definitions import defs as load_defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
 from tiktok_assets.defs.video_stage import VIDEO_CHECK
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.schema import STAGES
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 from tiktok_assets.lib.status import read_status
+from tiktok_assets.lib.table.schema import STAGES
 from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper
-from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 MANIFEST = CODE_MANIFEST
 VISION = ["frame_objects", "representative_frames", "frame_features", "onscreen_text", "video_understanding"]

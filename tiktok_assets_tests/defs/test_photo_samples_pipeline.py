@@ -11,9 +11,10 @@ import pytest
 from tiktok_assets.definitions import defs as load_defs
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START
-from tiktok_assets.lib import atomic, registry
-from tiktok_assets.lib.class_map import load_class_map
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.vision.class_map import load_class_map
 from tiktok_assets_tests.conftest import copy_clip
 from tiktok_assets_tests.defs.test_closed_set_pipeline import STAGES, object_counts
 from tiktok_assets_tests.lib.vision_fixtures import YOLO11N_OPENVINO, needs_shared

@@ -13,11 +13,11 @@ import pytest
 
 import tiktok_assets
 from tiktok_assets import cli
-from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.catalogue.keys import partition_key_for
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.schema import COLUMNS
-from tiktok_assets.lib.table_validation import validate_files
-from tiktok_assets.lib.taxonomy import load_content_labels
+from tiktok_assets.lib.table.schema import COLUMNS
+from tiktok_assets.lib.table.table_validation import validate_files
+from tiktok_assets.lib.vision.taxonomy import load_content_labels
 from tiktok_assets_tests.conftest import copy_clip, ffmpeg
 
 ODD_NAME = "crème \"brûlée\" it's #1.mp4"
@@ -231,7 +231,7 @@ def test_outputs_are_where_the_docs_say(pipeline_run):
 
 def test_table_write_is_atomic(pipeline_run, monkeypatch):
     """A crash while writing the pair leaves the previous CSV and Parquet, both, untouched."""
-    from tiktok_assets.lib import table as table_module
+    from tiktok_assets.lib.table import table as table_module
 
     layout, _, _ = pipeline_run
     before_csv, before_parquet = layout.table_csv.read_bytes(), layout.table_parquet.read_bytes()

@@ -27,11 +27,11 @@ import yaml
 
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START, SENSOR_TAG
+from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 from tiktok_assets.lib.samples import make_clip
-from tiktok_assets.lib.schema import STAGES
+from tiktok_assets.lib.table.schema import STAGES
 from tiktok_assets_tests.postgres import postgres_bin_dir, throwaway_postgres
 from tiktok_assets_tests.services import Services, free_port, port_open
-from tiktok_assets.lib.models.manifest import CODE_MANIFEST
 
 PROJECT_YAML = Path(__file__).parents[2] / "dagster.yaml"
 PRODUCTION_YAML = Path(__file__).parents[2] / "docker" / "dagster.yaml"

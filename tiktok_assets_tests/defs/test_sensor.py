@@ -7,14 +7,14 @@ import time
 import dagster as dg
 
 from tiktok_assets.definitions import defs
-from tiktok_assets.defs.partitions import VIDEOS_PARTITION
-from tiktok_assets.defs.resources import ProjectPaths
+from tiktok_assets.defs import sensors
 from tiktok_assets.defs.batching import MODEL_BATCH
 from tiktok_assets.defs.model_resources import model_resources
-from tiktok_assets.defs import sensors
+from tiktok_assets.defs.partitions import VIDEOS_PARTITION
+from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.sensors import RANGE_END, RANGE_START, feature_table_sensor, new_video_sensor
-from tiktok_assets.lib import registry
-from tiktok_assets.lib.keys import partition_key_for
+from tiktok_assets.lib.catalogue import registry
+from tiktok_assets.lib.catalogue.keys import partition_key_for
 from tiktok_assets.lib.layout import DataLayout
 
 

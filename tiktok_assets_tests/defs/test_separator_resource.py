@@ -9,8 +9,8 @@ import pytest
 
 from tiktok_assets.defs.model_resources import DemucsResource, model_resources, stage_plan
 from tiktok_assets.defs.video_stage import stage_code_version
-from tiktok_assets_tests.lib.audio_fixtures import *
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
+from tiktok_assets_tests.lib.audio_fixtures import *
 
 MANIFEST = CODE_MANIFEST
 

@@ -30,11 +30,11 @@ from tiktok_assets.defs.model_resources import (
 )
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.samples import make_clip
 from tiktok_assets_tests.lib.audio_fixtures import build_packaged_whisper
-from tiktok_assets_tests.lib.test_similarity import SIZE, make_copies
+from tiktok_assets_tests.lib.catalogue.test_similarity import SIZE, make_copies
 from tiktok_assets_tests.lib.vision_fixtures import _once, build_tiny_clip_dir
 
 pytestmark = pytest.mark.slow  # clips, Whisper and a tiny CLIP through Dagster: ~1 min on 2 cores

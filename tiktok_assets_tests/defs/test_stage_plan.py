@@ -7,9 +7,9 @@ import pytest
 
 from tiktok_assets.defs.batching import contiguous_batches
 from tiktok_assets.defs.model_resources import WhisperResource
-from tiktok_assets.lib.schema import STAGES
-from tiktok_assets.lib.stage_plan import ACTIVE, REQUIRES, plan_stages
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST
+from tiktok_assets.lib.stage_plan import ACTIVE, REQUIRES, plan_stages
+from tiktok_assets.lib.table.schema import STAGES
 
 
 def test_everything_present_is_active():

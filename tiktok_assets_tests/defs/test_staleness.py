@@ -16,11 +16,11 @@ from tiktok_assets.defs.assets.video_file import VIDEO_FILE, video_file
 from tiktok_assets.defs.model_resources import model_resources
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.sensors import new_video_sensor
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.samples import make_clip
-from tiktok_assets.lib.schema import STAGES as ALL_STAGES
 from tiktok_assets.lib.status import read_status
+from tiktok_assets.lib.table.schema import STAGES as ALL_STAGES
 
 STAGES = ["video_metadata", "audio_wav", "transcript"]
 

@@ -10,7 +10,7 @@ from tiktok_assets.defs.assets import table as table_asset
 from tiktok_assets.defs.assets.metadata import video_metadata
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib.layout import DataLayout
-from tiktok_assets.lib.table_io import load_features
+from tiktok_assets.lib.table.table_io import load_features
 
 
 def _table_metadata(result: dg.ExecuteInProcessResult) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tiktok_assets.lib import samples
-from tiktok_assets.lib.audio import extract_wav, load_wav, write_wav
+from tiktok_assets.lib.audio.audio import extract_wav, load_wav, write_wav
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -11,11 +11,11 @@ import dagster as dg
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.audio import extract_wav
-from tiktok_assets.lib.decode_integrity import decode_warning
+from tiktok_assets.lib.audio.audio import extract_wav
+from tiktok_assets.lib.audio.vad import VadConfig, detect_speech
 from tiktok_assets.lib.layout import VideoLayout
+from tiktok_assets.lib.media.decode_integrity import decode_warning
 from tiktok_assets.lib.status import NO_AUDIO
-from tiktok_assets.lib.vad import VadConfig, detect_speech
 
 
 class VadSettings(dg.Config):

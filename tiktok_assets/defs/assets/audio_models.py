@@ -17,16 +17,16 @@ from tiktok_assets.defs.model_resources import (
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.audio_analysis import (
+from tiktok_assets.lib.audio.audio_analysis import (
     build_audio_analysis,
     write_events_csv,
     write_segments_csv,
     write_transcript_txt,
 )
-from tiktok_assets.lib.audio_events import EventsConfig, detect_events
+from tiktok_assets.lib.audio.audio_events import EventsConfig, detect_events
+from tiktok_assets.lib.audio.music import fingerprint, recognize_music
 from tiktok_assets.lib.layout import VideoLayout
 from tiktok_assets.lib.models.whisper import transcribe
-from tiktok_assets.lib.music import fingerprint, recognize_music
 from tiktok_assets.lib.status import DISABLED, NO_AUDIO, stage_done
 
 

@@ -10,13 +10,13 @@ import dagster as dg
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.bars import ContentBox
-from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
-from tiktok_assets.lib.decode_integrity import decode_warning
-from tiktok_assets.lib.frame_filter import FilterConfig, filter_frames
-from tiktok_assets.lib.frames import CandidateFrame, ExtractConfig, extract_video
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.shots import Shot, ShotResult
+from tiktok_assets.lib.media.bars import ContentBox
+from tiktok_assets.lib.media.contact_sheet import contact_sheet_markdown
+from tiktok_assets.lib.media.decode_integrity import decode_warning
+from tiktok_assets.lib.media.frame_filter import FilterConfig, filter_frames
+from tiktok_assets.lib.media.frames import CandidateFrame, ExtractConfig, extract_video
+from tiktok_assets.lib.media.shots import Shot, ShotResult
 from tiktok_assets.lib.status import stage_done
 
 

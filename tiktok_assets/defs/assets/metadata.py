@@ -12,11 +12,12 @@ import dagster as dg
 from tiktok_assets.defs.model_resources import model_resources, stage_plan
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
-from tiktok_assets.lib import atomic, registry
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.errors import VideoInputError
-from tiktok_assets.lib.input_policy import InputLimits
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.probe import probe_video
+from tiktok_assets.lib.media.input_policy import InputLimits
+from tiktok_assets.lib.media.probe import probe_video
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe")
 

@@ -7,9 +7,9 @@ import dagster as dg
 from tiktok_assets.defs.model_resources import OcrResource
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
-from tiktok_assets.lib.frame_filter import read_filter_result
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.ocr import MergeConfig, frames_to_read, ocr_frames, write_onscreen_text
+from tiktok_assets.lib.media.frame_filter import read_filter_result
+from tiktok_assets.lib.vision.ocr import MergeConfig, frames_to_read, ocr_frames, write_onscreen_text
 
 
 class OnscreenTextSettings(dg.Config):

@@ -1,4 +1,4 @@
-"""video_similarity: near-duplicate and re-upload groups across videos (lib/similarity.py)."""
+"""video_similarity: near-duplicate and re-upload groups across videos (lib/catalogue/similarity.py)."""
 
 from collections.abc import Iterator
 
@@ -6,8 +6,8 @@ import dagster as dg
 
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
+from tiktok_assets.lib.catalogue.similarity import K_NEAREST, project_store, video_signature, write_similarity
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.similarity import K_NEAREST, project_store, video_signature, write_similarity
 
 
 class SimilaritySettings(dg.Config):

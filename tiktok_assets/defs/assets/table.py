@@ -6,8 +6,8 @@ import pandas as pd
 
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib.schema import COLUMNS, REQUIRED, STAGES, UNIQUE
-from tiktok_assets.lib.table_dataset import COMPACT_MAX_ROWS, compact, update_dataset
+from tiktok_assets.lib.table.schema import COLUMNS, REQUIRED, STAGES, UNIQUE
+from tiktok_assets.lib.table.table_dataset import COMPACT_MAX_ROWS, compact, update_dataset
 
 # The declared column schema, on the asset's definition: the UI shows it before any materialization.
 TABLE_SCHEMA = dg.TableSchema(

@@ -12,7 +12,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG  # no public
 
 from tiktok_assets.defs.partitions import VIDEOS_PARTITION, videos_partitions
 from tiktok_assets.defs.resources import ProjectPaths
-from tiktok_assets.lib import registry
+from tiktok_assets.lib.catalogue import registry
 from tiktok_assets.lib.layout import DataLayout
 
 VIDEO_FILE = dg.AssetKey("video_file")

@@ -18,12 +18,13 @@ from tiktok_assets.defs.model_resources import (
 from tiktok_assets.defs.resources import CatalogueResource, ProjectPaths
 from tiktok_assets.defs.video_stage import StageEvent, run_partitions, video_stage
 from tiktok_assets.lib import atomic
-from tiktok_assets.lib.bars import ContentBox
-from tiktok_assets.lib.contact_sheet import contact_sheet_markdown
-from tiktok_assets.lib.crop import model_inputs
-from tiktok_assets.lib.frame_filter import FrameVerdict, read_filter_result
 from tiktok_assets.lib.layout import VideoLayout
-from tiktok_assets.lib.multimodal import (
+from tiktok_assets.lib.media.bars import ContentBox
+from tiktok_assets.lib.media.contact_sheet import contact_sheet_markdown
+from tiktok_assets.lib.media.crop import model_inputs
+from tiktok_assets.lib.media.frame_filter import FrameVerdict, read_filter_result
+from tiktok_assets.lib.status import DISABLED, stage_done
+from tiktok_assets.lib.vision.multimodal import (
     EMBEDDINGS_DIR,
     analyse_frames,
     encode_product_prompts,
@@ -31,12 +32,11 @@ from tiktok_assets.lib.multimodal import (
     representative_paths,
     save_frame_analysis,
 )
-from tiktok_assets.lib.ocr import read_onscreen_text
-from tiktok_assets.lib.selection import (
+from tiktok_assets.lib.vision.ocr import read_onscreen_text
+from tiktok_assets.lib.vision.selection import (
     SelectionConfig,
     aggregate_objects,
 )
-from tiktok_assets.lib.status import DISABLED, stage_done
 
 
 class ObjectSettings(dg.Config):

@@ -1,6 +1,6 @@
 """Closed-set detection: any Ultralytics detector file or export with a fixed class list (a trained
 ``.pt``, an OpenVINO export folder, an ``.onnx`` file; e.g. YOLO11n on the 80 COCO classes), its
-classes mapped onto the product vocabulary by a class map (:mod:`tiktok_assets.lib.class_map`).
+classes mapped onto the product vocabulary by a class map (:mod:`tiktok_assets.lib.vision.class_map`).
 
 Unlike YOLO-World it needs no text encoder: the classes are the model's own. Each detection's label
 is the vocabulary class its model class maps to (COCO ``cup`` -> ``mug``, with ``model_label="cup"``),
@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_assets.lib.class_map import ClassMap
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device
 from tiktok_assets.lib.models.detection import (
@@ -50,7 +49,8 @@ from tiktok_assets.lib.models.detection import (
     ultralytics_safe_load,
 )
 from tiktok_assets.lib.models.manifest import check_first_pull_lock
-from tiktok_assets.lib.vocabulary import Vocabulary
+from tiktok_assets.lib.vision.class_map import ClassMap
+from tiktok_assets.lib.vision.vocabulary import Vocabulary
 
 log = logging.getLogger("tiktok_assets.models.closed_set")
 

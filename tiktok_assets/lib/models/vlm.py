@@ -34,7 +34,13 @@ from typing import Any
 from tiktok_assets.lib.errors import ModelUnavailableError
 from tiktok_assets.lib.models.base import MODEL_CACHE, resolve_device, resolve_weights
 from tiktok_assets.lib.models.clip import ImageInput, load_image
-from tiktok_assets.lib.taxonomy import UNMAPPED, ContentLabels, LabelMatch, Taxonomy, load_content_labels
+from tiktok_assets.lib.vision.taxonomy import (
+    UNMAPPED,
+    ContentLabels,
+    LabelMatch,
+    Taxonomy,
+    load_content_labels,
+)
 
 log = logging.getLogger("tiktok_assets.models.vlm")
 

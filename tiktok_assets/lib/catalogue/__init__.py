@@ -1,0 +1,1 @@
+"""The catalogue of videos: partition keys, the registry, the watched-folder scan, similarity and search."""

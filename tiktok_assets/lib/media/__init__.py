@@ -1,0 +1,1 @@
+"""Decoding and measuring the video itself: probing, frames, shots, bars, image quality, frame filtering."""

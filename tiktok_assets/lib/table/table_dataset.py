@@ -1,0 +1,204 @@
+"""The feature table as a dataset that grows with the catalogue.
+
+Rows live in ``SHARDS`` Parquet files chosen by a hash of the video key
+(``data/video_features_dataset/shard-NNN.parquet``, each of the declared schema, replaced atomically), so
+updating the rows of a batch of videos rebuilds those rows only and rewrites only the shards they fall in,
+whatever the size of the catalogue. Which rows to rebuild comes from a journal in the registry database:
+every per-video stage marks its video when it records an outcome (:func:`mark_changed`); an update takes
+the marks it read, and a mark made while it runs stays for the next one. The same database keeps each
+row's shard, status and error, so an update opens only the shards it rewrites and its counts come from
+one query. A crash between a shard's write and its bookkeeping leaves the marks in place: the next
+update rebuilds those rows again.
+
+The compacted pair ``video_features_results.parquet`` / ``.csv`` (one file each, replaced together) is
+written from the shards on request, and after every update while the catalogue has at most
+``COMPACT_MAX_ROWS`` rows, so a small project always has it current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tiktok_assets.lib import atomic
+from tiktok_assets.lib.catalogue import registry
+from tiktok_assets.lib.catalogue.registry import RegisteredVideo
+from tiktok_assets.lib.layout import DataLayout
+from tiktok_assets.lib.table import table_io
+from tiktok_assets.lib.table.schema import arrow_schema
+from tiktok_assets.lib.table.table import SOURCE_MISSING, build_row, write_table
+
+SHARDS = 256
+COMPACT_MAX_ROWS = int(os.environ.get("TIKTOK_ASSETS_TABLE_COMPACT_MAX_ROWS", "10000"))
+MAX_FAILED_SHOWN = 20
+ROWS_PER_FLUSH = 2000
+
+
+def shard_of(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % SHARDS
+
+
+def shard_path(folder: Path, shard: int) -> Path:
+    return folder / f"shard-{shard:03d}.parquet"
+
+
+# --- bookkeeping in the registry database --------------------------------------------------------------
+# table_pending: videos whose row is out of date (the journal). table_rows: the key, shard, status and
+# error of every row written, so an update opens only the shards it rewrites. table_meta: the schema the
+# shards were written with (another schema: every row is rebuilt).
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS table_pending (key TEXT PRIMARY KEY, marked REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS table_rows (key TEXT PRIMARY KEY, shard INTEGER NOT NULL, status TEXT, error TEXT)",
+    "CREATE TABLE IF NOT EXISTS table_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+@contextmanager
+def _bookkeeping(layout: DataLayout) -> Iterator[sqlite3.Connection]:
+    with registry.database(layout) as conn:
+        for statement in _TABLES:
+            conn.execute(statement)
+        yield conn
+
+
+def mark_changed(layout: DataLayout, keys: list[str]) -> None:
+    """Record that these videos' rows must be rebuilt (a stage recorded an outcome for them)."""
+    now = time.time()
+    with _bookkeeping(layout) as conn:
+        conn.executemany("INSERT OR REPLACE INTO table_pending (key, marked) VALUES (?, ?)", [(k, now) for k in keys])
+
+
+def pending(layout: DataLayout) -> dict[str, float]:
+    with _bookkeeping(layout) as conn:
+        return dict(conn.execute("SELECT key, marked FROM table_pending"))
+
+
+def _schema_id() -> str:
+    return hashlib.sha256(arrow_schema().to_string().encode()).hexdigest()[:16]
+
+
+# --- the shards --------------------------------------------------------------------------------------
+@dataclass
+class DatasetUpdate:
+    rows: int = 0
+    rebuilt: int = 0  # rows built again from the per-video artifacts
+    dropped: int = 0  # rows of videos that are no longer partitions
+    shards_written: int = 0
+    full: bool = False  # every row was rebuilt (asked for, first update, or the schema changed)
+    status_counts: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first MAX_FAILED_SHOWN
+
+
+def _missing_sources(source_paths: Iterable[str]) -> set[str]:
+    """The paths among these (absolute) that do not exist: one listing per folder, not one stat per file
+    (a link is followed, so a dangling one is missing)."""
+    by_folder: dict[str, dict[str, str]] = {}
+    for path in source_paths:
+        if path:
+            folder, _, name = path.rpartition("/")
+            by_folder.setdefault(folder or "/", {})[name] = path
+    missing: set[str] = set()
+    for folder, wanted in by_folder.items():
+        try:
+            with os.scandir(folder) as listing:
+                present = {e.name for e in listing if not e.is_symlink() or os.path.exists(e.path)}
+        except OSError:  # the folder itself is gone
+            present = set()
+        missing.update(path for name, path in wanted.items() if name not in present)
+    return missing
+
+
+def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = False) -> DatasetUpdate:
+    """Bring the shards up to date with the video partitions ``partition_keys``: rebuild the rows of
+    marked videos, of videos without a row and of videos whose source file went missing (or came back),
+    drop rows of videos that are no longer partitions; ``full`` rebuilds every row (e.g. after outputs
+    were changed by hand). Rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat. A partition
+    without a registry entry still gets a row, with its error."""
+    folder = layout.table_dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    with _bookkeeping(layout) as conn:
+        marks = dict(conn.execute("SELECT key, marked FROM table_pending"))
+        schema = conn.execute("SELECT value FROM table_meta WHERE name = 'schema'").fetchone()
+        full = full or schema is None or schema[0] != _schema_id()
+        written: dict[str, tuple[int, str | None]] = {} if full else {
+            key: (shard, status) for key, shard, status in conn.execute("SELECT key, shard, status FROM table_rows")}
+    sources = registry.source_paths(layout)
+    on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
+    lost = {shard for shard, _ in written.values()} - on_disk  # deleted by hand
+    wanted = set(partition_keys)
+    missing = _missing_sources(sources.values())
+    stale = sorted(k for k in wanted if k in marks or k not in written or written[k][0] in lost
+                   or (written[k][1] == SOURCE_MISSING) != (sources.get(k, "") in missing))
+    found = registry.lookup_many(layout, stale)
+    rebuild = [found.get(k) or RegisteredVideo(key=k, source_path="", file_name="", registered_at="") for k in stale]
+    drop = {k for k in written if k not in wanted}
+    touched = sorted({shard_of(e.key) for e in rebuild} | {written[k][0] for k in drop}
+                     | (set(range(SHARDS)) if full else set()))
+    update = DatasetUpdate(rebuilt=len(rebuild), dropped=len(drop), full=full)
+    by_shard: dict[int, list[RegisteredVideo]] = {}
+    for entry in rebuild:
+        by_shard.setdefault(shard_of(entry.key), []).append(entry)
+    group: list[int] = []
+    for shard in touched:
+        group.append(shard)
+        if sum(len(by_shard.get(s, [])) for s in group) >= ROWS_PER_FLUSH:
+            _write_shards(layout, group, by_shard, drop, full)
+            group = []
+    _write_shards(layout, group, by_shard, drop, full)
+    with _bookkeeping(layout) as conn:
+        conn.execute("INSERT OR REPLACE INTO table_meta (name, value) VALUES ('schema', ?)", (_schema_id(),))
+        conn.executemany("DELETE FROM table_pending WHERE key = ? AND marked = ?", list(marks.items()))
+        update.rows = conn.execute("SELECT count(*) FROM table_rows").fetchone()[0]
+        update.status_counts = dict(conn.execute("SELECT status, count(*) FROM table_rows GROUP BY status"))
+        update.failed = list(conn.execute(
+            "SELECT key, coalesce(error, '') FROM table_rows WHERE status = 'failed' ORDER BY key LIMIT ?",
+            (MAX_FAILED_SHOWN,)))
+    update.shards_written = len(touched)
+    return update
+
+
+def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, list[RegisteredVideo]],
+                  drop: set[str], fresh: bool) -> None:
+    """Build the new rows of these shards in one table, then write each shard (atomically) and its
+    bookkeeping. ``fresh``: the shards' current files are not read (every row of them is rebuilt)."""
+    if not shards:
+        return
+    built = table_io.arrow_of_rows([build_row(layout, e) for s in shards for e in by_shard.get(s, [])])
+    index: dict[int, list[dict]] = {}
+    for shard in shards:
+        path = shard_path(layout.table_dataset, shard)
+        keys = [e.key for e in by_shard.get(shard, [])]
+        parts = [built.filter(pc.is_in(built.column("video_key"), pa.array(keys, pa.string())))]
+        if not fresh and path.exists():
+            old = pq.read_table(path).cast(arrow_schema())
+            gone = pa.array(sorted(drop | set(keys)), pa.string())
+            parts.insert(0, old.filter(pc.invert(pc.is_in(old.column("video_key"), gone))))
+        table = pa.concat_tables(parts).sort_by("video_key")
+        if table.num_rows:
+            with atomic.atomic_path(path) as tmp:
+                table_io.write_arrow(table, tmp)
+        else:
+            path.unlink(missing_ok=True)
+        index[shard] = table.select(["video_key", "status", "error"]).to_pylist()
+    with _bookkeeping(layout) as conn:  # one transaction for the group (a crash before it: rows rebuilt again)
+        for shard, rows in index.items():
+            conn.execute("DELETE FROM table_rows WHERE shard = ?", (shard,))
+            conn.executemany("INSERT OR REPLACE INTO table_rows (key, shard, status, error) VALUES (?, ?, ?, ?)",
+                             [(r["video_key"], shard, r["status"], r["error"]) for r in rows])
+
+
+def compact(layout: DataLayout) -> int:
+    """Write the one-file CSV + Parquet pair from the shards; returns its row count."""
+    frame = table_io.load_features(layout.table_dataset)
+    write_table(frame, layout.table_csv, layout.table_parquet)
+    return len(frame)
