@@ -128,7 +128,7 @@ def scan_folder(
         listed.append((path, mtime_ns, videos))
         folders += reversed(below)  # depth first, in name order
     scan.listed = len(listed)
-    known = known_in([path for path, _, _ in listed])
+    known = known_in([path for path, _, videos in listed if videos])  # a folder of folders asks nothing
     for path, mtime_ns, videos in listed:
         pending = False
         for video in videos:

@@ -53,6 +53,7 @@ def test_only_changed_folders_are_listed_and_unchanged_ones_still_walked(tmp_pat
     assert first.listed == 4 and [Path(v.path).name for v in first.new] == ["y.mp4", "x.mp4", "z.mp4"]
     unsettled = {Path(p).relative_to(root).as_posix() for p, r in first.folders.items() if r.mtime_ns == UNSETTLED}
     assert unsettled == {"a", "a/deep", "b"}  # new files: listed again next time; the root holds none
+    assert catalogue.asked[0] == sorted(str(root / f) for f in ("a", "a/deep", "b"))  # not the root: no videos in it
     catalogue.take(first)  # the daemon added the partitions
 
     second = scan_folder(root, settle_seconds=60, known_in=catalogue.known_in, previous=first.folders)
