@@ -83,6 +83,18 @@ def pending(layout: DataLayout) -> dict[str, float]:
         return dict(conn.execute("SELECT key, marked FROM table_pending"))
 
 
+def read_meta(layout: DataLayout, name: str) -> str | None:
+    """A value the table's code keeps beside its bookkeeping (e.g. what the last schema check passed)."""
+    with _bookkeeping(layout) as conn:
+        row = conn.execute("SELECT value FROM table_meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]
+
+
+def write_meta(layout: DataLayout, name: str, value: str) -> None:
+    with _bookkeeping(layout) as conn:
+        conn.execute("INSERT OR REPLACE INTO table_meta (name, value) VALUES (?, ?)", (name, value))
+
+
 def _schema_id() -> str:
     return hashlib.sha256(arrow_schema().to_string().encode()).hexdigest()[:16]
 

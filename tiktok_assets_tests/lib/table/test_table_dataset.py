@@ -11,7 +11,7 @@ from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.status import FAILED, StageStatus, write_status
 from tiktok_assets.lib.table import table_dataset
 from tiktok_assets.lib.table.table_io import load_features
-from tiktok_assets.lib.table.table_validation import validate_dataset
+from tiktok_assets.lib.table.table_validation import load_passed, save_passed, validate_dataset
 
 
 def _catalogue(tmp_path, n=60):
@@ -34,7 +34,8 @@ def test_an_update_rebuilds_only_marked_rows_and_their_shards(tmp_path):
     first = table_dataset.update_dataset(layout, keys)
     assert (first.rows, first.rebuilt) == (60, 60)
     assert first.status_counts == {"incomplete": 60}  # registered, no stage has run
-    assert validate_dataset(layout.table_dataset) == (60, [])
+    check = validate_dataset(layout.table_dataset)
+    assert (check.rows, check.problems, check.read) == (60, [], len(check.passed))
     before = _mtimes(layout)
     assert table_dataset.update_dataset(layout, keys).rebuilt == 0 and _mtimes(layout) == before
 
@@ -103,10 +104,36 @@ def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_r
     assert (lost.rebuilt, lost.shards_written, lost.rows) == (in_shard, 1, 20)
 
     pq.write_table(pq.read_table(shard).drop_columns(["partial_reason"]), shard)  # not the declared schema
-    assert validate_dataset(layout.table_dataset)[1] == [f"{shard.name}: not the declared schema"]
+    assert validate_dataset(layout.table_dataset).problems == [f"{shard.name}: not the declared schema"]
     with registry.database(layout) as conn:  # shards written by a version with another schema
         conn.execute("UPDATE table_meta SET value = 'an older schema' WHERE name = 'schema'")
     update = table_dataset.update_dataset(layout, keys)
     assert update.full and update.rebuilt == 20 and update.rows == 20
-    assert validate_dataset(layout.table_dataset) == (20, [])
+    check = validate_dataset(layout.table_dataset)
+    assert (check.rows, check.problems) == (20, [])
     assert isinstance(pq.read_schema(shard).field("partial_reason").type, pa.DataType)
+
+
+def test_the_check_reads_only_shards_changed_since_they_passed(tmp_path):
+    """After a batch, the schema check reads the shards the update rewrote, not the whole dataset; a shard
+    changed by hand (another mtime or size) is read again and its problem found."""
+    layout, keys = _catalogue(tmp_path)
+    table_dataset.update_dataset(layout, keys)
+    first = validate_dataset(layout.table_dataset, load_passed(layout))
+    save_passed(layout, first.passed)
+    assert first.read == len(first.passed) > 40 and first.rows == 60
+
+    write_status(layout.video("v07"), StageStatus("video_metadata", FAILED, 0.1, "moov atom not found"))
+    table_dataset.mark_changed(layout, ["v07"])
+    table_dataset.update_dataset(layout, keys)
+    after_batch = validate_dataset(layout.table_dataset, load_passed(layout))
+    assert (after_batch.read, after_batch.rows, after_batch.problems) == (1, 60, [])
+    save_passed(layout, after_batch.passed)
+
+    shard = table_dataset.shard_path(layout.table_dataset, table_dataset.shard_of("v07"))
+    table = pq.read_table(shard)
+    errors = pa.array([None] * table.num_rows, table.schema.field("error").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("error"), "error", errors), shard)  # by hand
+    by_hand = validate_dataset(layout.table_dataset, load_passed(layout))
+    assert by_hand.read == 1 and by_hand.problems == [f"{shard.name}: the failed video v07 has no error message"]
+    assert shard.name not in by_hand.passed  # read again next time, until it is right
