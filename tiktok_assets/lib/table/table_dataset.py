@@ -17,7 +17,9 @@ written from the shards on request, and after every update while the catalogue h
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import sqlite3
 import time
@@ -59,6 +61,7 @@ def shard_path(folder: Path, shard: int) -> Path:
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS table_pending (key TEXT PRIMARY KEY, marked REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS table_rows (key TEXT PRIMARY KEY, shard INTEGER NOT NULL, status TEXT, error TEXT)",
+    "CREATE INDEX IF NOT EXISTS table_rows_by_shard ON table_rows (shard)",
     "CREATE TABLE IF NOT EXISTS table_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
@@ -111,62 +114,78 @@ class DatasetUpdate:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first MAX_FAILED_SHOWN
 
 
-def _missing_sources(source_paths: Iterable[str]) -> set[str]:
-    """The paths among these (absolute) that do not exist: one listing per folder, not one stat per file
-    (a link is followed, so a dangling one is missing)."""
-    by_folder: dict[str, dict[str, str]] = {}
-    for path in source_paths:
-        if path:
-            folder, _, name = path.rpartition("/")
-            by_folder.setdefault(folder or "/", {})[name] = path
-    missing: set[str] = set()
-    for folder, wanted in by_folder.items():
+def _source_flips(rows: Iterable[tuple[str, str, str | None]]) -> set[str]:
+    """Keys of the rows whose source went missing or came back: ``rows`` are (source path, key, row
+    status) in path order, so each folder is listed once, not each file stat-ed (a link is followed, so
+    a dangling one is missing)."""
+
+    @functools.lru_cache(maxsize=64)  # a folder's files and its sub-folders' interleave in path order
+    def names(folder: str) -> frozenset[str]:
         try:
             with os.scandir(folder) as listing:
-                present = {e.name for e in listing if not e.is_symlink() or os.path.exists(e.path)}
+                return frozenset(e.name for e in listing if not e.is_symlink() or os.path.exists(e.path))
         except OSError:  # the folder itself is gone
-            present = set()
-        missing.update(path for name, path in wanted.items() if name not in present)
-    return missing
+            return frozenset()
+
+    flips = set()
+    for path, key, status in rows:
+        folder, _, name = path.rpartition("/")
+        missing = name not in names(folder or "/")
+        if missing != (status == SOURCE_MISSING):
+            flips.add(key)
+    return flips
 
 
 def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = False) -> DatasetUpdate:
     """Bring the shards up to date with the video partitions ``partition_keys``: rebuild the rows of
     marked videos, of videos without a row and of videos whose source file went missing (or came back),
     drop rows of videos that are no longer partitions; ``full`` rebuilds every row (e.g. after outputs
-    were changed by hand). Rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat. A partition
-    without a registry entry still gets a row, with its error."""
+    were changed by hand). Which rows is worked out in SQL against the bookkeeping (the partition keys in
+    a temporary table), and rows are built ``ROWS_PER_FLUSH`` at a time: memory stays flat in the size of
+    the catalogue. A partition without a registry entry still gets a row, with its error."""
     folder = layout.table_dataset
     folder.mkdir(parents=True, exist_ok=True)
+    on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
     with _bookkeeping(layout) as conn:
         marks = dict(conn.execute("SELECT key, marked FROM table_pending"))
         schema = conn.execute("SELECT value FROM table_meta WHERE name = 'schema'").fetchone()
         full = full or schema is None or schema[0] != _schema_id()
-        written: dict[str, tuple[int, str | None]] = {} if full else {
-            key: (shard, status) for key, shard, status in conn.execute("SELECT key, shard, status FROM table_rows")}
-    sources = registry.source_paths(layout)
-    on_disk = {int(name[6:9]) for name in os.listdir(folder) if name.startswith("shard-") and name.endswith(".parquet")}
-    lost = {shard for shard, _ in written.values()} - on_disk  # deleted by hand
-    wanted = set(partition_keys)
-    missing = _missing_sources(sources.values())
-    stale = sorted(k for k in wanted if k in marks or k not in written or written[k][0] in lost
-                   or (written[k][1] == SOURCE_MISSING) != (sources.get(k, "") in missing))
-    found = registry.lookup_many(layout, stale)
-    rebuild = [found.get(k) or RegisteredVideo(key=k, source_path="", file_name="", registered_at="") for k in stale]
-    drop = {k for k in written if k not in wanted}
-    touched = sorted({shard_of(e.key) for e in rebuild} | {written[k][0] for k in drop}
-                     | (set(range(SHARDS)) if full else set()))
-    update = DatasetUpdate(rebuilt=len(rebuild), dropped=len(drop), full=full)
-    by_shard: dict[int, list[RegisteredVideo]] = {}
-    for entry in rebuild:
-        by_shard.setdefault(shard_of(entry.key), []).append(entry)
+        conn.execute("CREATE TEMP TABLE wanted (key TEXT PRIMARY KEY)")
+        conn.execute("INSERT OR IGNORE INTO temp.wanted (key) SELECT value FROM json_each(?)",
+                     (json.dumps(partition_keys),))
+        if full:
+            stale = {key for (key,) in conn.execute("SELECT key FROM temp.wanted")}
+            drop: dict[str, int] = {}
+        else:
+            stale = {key for (key,) in conn.execute(  # new partitions, and marked ones
+                "SELECT w.key FROM temp.wanted w LEFT JOIN table_rows r USING (key) WHERE r.key IS NULL "
+                "UNION SELECT key FROM temp.wanted JOIN table_pending USING (key)")}
+            lost = [s for (s,) in conn.execute("SELECT DISTINCT shard FROM table_rows") if s not in on_disk]
+            stale.update(key for (key,) in conn.execute(  # rows of shards deleted by hand
+                f"SELECT key FROM table_rows JOIN temp.wanted USING (key) WHERE shard IN ({','.join('?' * len(lost))})",
+                lost))
+            stale |= _source_flips(conn.execute(  # in path order from the registry's index: no sort
+                "SELECT v.source_path, r.key, r.status FROM videos v INDEXED BY videos_by_path "
+                "CROSS JOIN table_rows r ON r.key = v.key CROSS JOIN temp.wanted w ON w.key = v.key "
+                "ORDER BY v.source_path"))
+            stale.update(key for (key,) in conn.execute(  # a row said missing whose entry is gone: nothing to miss
+                f"SELECT key FROM table_rows r JOIN temp.wanted USING (key) WHERE r.status = '{SOURCE_MISSING}' "
+                "AND NOT EXISTS (SELECT 1 FROM videos v WHERE v.key = r.key)"))
+            drop = dict(conn.execute(  # rows of videos that are no longer partitions
+                "SELECT r.key, r.shard FROM table_rows r LEFT JOIN temp.wanted w USING (key) WHERE w.key IS NULL"))
+        conn.execute("DROP TABLE temp.wanted")
+    by_shard: dict[int, list[str]] = {}
+    for key in sorted(stale):
+        by_shard.setdefault(shard_of(key), []).append(key)
+    touched = sorted(set(by_shard) | set(drop.values()) | (set(range(SHARDS)) if full else set()))
+    update = DatasetUpdate(rebuilt=len(stale), dropped=len(drop), full=full)
     group: list[int] = []
     for shard in touched:
         group.append(shard)
         if sum(len(by_shard.get(s, [])) for s in group) >= ROWS_PER_FLUSH:
-            _write_shards(layout, group, by_shard, drop, full)
+            _write_shards(layout, group, by_shard, set(drop), full)
             group = []
-    _write_shards(layout, group, by_shard, drop, full)
+    _write_shards(layout, group, by_shard, set(drop), full)
     with _bookkeeping(layout) as conn:
         conn.execute("INSERT OR REPLACE INTO table_meta (name, value) VALUES ('schema', ?)", (_schema_id(),))
         conn.executemany("DELETE FROM table_pending WHERE key = ? AND marked = ?", list(marks.items()))
@@ -179,17 +198,21 @@ def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = F
     return update
 
 
-def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, list[RegisteredVideo]],
-                  drop: set[str], fresh: bool) -> None:
-    """Build the new rows of these shards in one table, then write each shard (atomically) and its
-    bookkeeping. ``fresh``: the shards' current files are not read (every row of them is rebuilt)."""
+def _write_shards(layout: DataLayout, shards: list[int], by_shard: dict[int, list[str]], drop: set[str],
+                  fresh: bool) -> None:
+    """Build the rows of ``by_shard``'s keys in these shards in one table (their registry entries looked up
+    for this group only), then write each shard (atomically) and its bookkeeping. ``fresh``: the shards'
+    current files are not read (every row of them is rebuilt)."""
     if not shards:
         return
-    built = table_io.arrow_of_rows([build_row(layout, e) for s in shards for e in by_shard.get(s, [])])
+    keys = [k for s in shards for k in by_shard.get(s, [])]
+    found = registry.lookup_many(layout, keys)
+    entries = [found.get(k) or RegisteredVideo(key=k, source_path="", file_name="", registered_at="") for k in keys]
+    built = table_io.arrow_of_rows([build_row(layout, e) for e in entries])
     index: dict[int, list[dict]] = {}
     for shard in shards:
         path = shard_path(layout.table_dataset, shard)
-        keys = [e.key for e in by_shard.get(shard, [])]
+        keys = by_shard.get(shard, [])
         parts = [built.filter(pc.is_in(built.column("video_key"), pa.array(keys, pa.string())))]
         if not fresh and path.exists():
             old = pq.read_table(path).cast(arrow_schema())

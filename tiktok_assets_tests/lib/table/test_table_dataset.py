@@ -2,6 +2,7 @@
 shards; the compacted pair and the shards hold the same rows; a shard of an older schema is rebuilt."""
 
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,21 +73,36 @@ def test_removed_and_missing_sources_and_a_mark_made_during_an_update(tmp_path, 
 
 
 def test_missing_sources_are_found_per_folder_links_followed(tmp_path):
-    """The update's check for sources that went missing lists each folder once instead of stat-ing every
-    file; it must agree with os.path.exists: a dangling link and a removed folder are missing."""
-    here, gone = tmp_path / "here", tmp_path / "gone"
-    here.mkdir()
-    gone.mkdir()
-    (here / "file.mp4").write_bytes(b"x")
-    (here / "link.mp4").symlink_to(here / "file.mp4")
-    (here / "dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
-    (gone / "lost.mp4").write_bytes(b"x")
-    paths = [str(here / n) for n in ("file.mp4", "link.mp4", "dangling.mp4", "deleted.mp4")] + [str(gone / "lost.mp4")]
-    (gone / "lost.mp4").unlink()
-    gone.rmdir()
-    missing = table_dataset._missing_sources([*paths, ""])
-    assert missing == {p for p in paths if not os.path.exists(p)}
-    assert missing == {str(here / "dangling.mp4"), str(here / "deleted.mp4"), str(gone / "lost.mp4")}
+    """The update finds sources that went missing by listing each folder once instead of stat-ing every
+    file; it must agree with os.path.exists: a dangling link and a removed folder are missing, a link to
+    a file is not, and a source that comes back makes its row current again."""
+    layout = DataLayout(tmp_path / "data")
+    names = ["a/file.mp4", "a/link.mp4", "a/dangling.mp4", "a/deleted.mp4", "a/b/nested.mp4", "a/b0.mp4", "gone/lost.mp4"]
+    paths = []
+    for i, name in enumerate(names):
+        path = layout.videos_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([i]) * 4)
+        paths.append(path)
+    keys = {Path(e.source_path).name: e.key for e in registry.register_many(layout, paths)}
+    table_dataset.update_dataset(layout, list(keys.values()))
+    videos = layout.videos_dir
+    (videos / "a/link.mp4").unlink()
+    (videos / "a/link.mp4").symlink_to(videos / "a/file.mp4")
+    (videos / "a/dangling.mp4").unlink()
+    (videos / "a/dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (videos / "a/deleted.mp4").unlink()
+    (videos / "gone/lost.mp4").unlink()
+    (videos / "gone").rmdir()
+    update = table_dataset.update_dataset(layout, list(keys.values()))
+    status = load_features(layout.table_dataset).set_index("video_key")["status"]
+    missing = {name for name, key in keys.items() if status[key] == "source_missing"}
+    assert missing == {p.name for p in paths if not os.path.exists(p)} == {"dangling.mp4", "deleted.mp4", "lost.mp4"}
+    assert update.rebuilt == 3
+    (videos / "a/deleted.mp4").write_bytes(b"back")
+    back = table_dataset.update_dataset(layout, list(keys.values()))
+    assert back.rebuilt == 1 and load_features(layout.table_dataset).set_index("video_key")["status"][
+        keys["deleted.mp4"]] != "source_missing"
 
 
 def test_compacted_pair_matches_the_shards_and_a_new_schema_or_a_lost_shard_is_rebuilt(tmp_path):
