@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from tiktok_assets.lib import atomic
 from tiktok_assets.lib.catalogue.keys import is_video_file
 
 if TYPE_CHECKING:  # dagster is imported only by the commands that use it (fast --help)
@@ -395,6 +396,7 @@ def _table_after_interrupt(stop: Interrupted, verbose: bool) -> int:
         flush=True,
     )
     _signal_received()  # forget the first signal
+    atomic.remove_unfinished()  # the signal may have landed between a temp file's creation and its cleanup
     layout = ProjectPaths(data_dir=os.environ["TIKTOK_ASSETS_DATA_DIR"]).layout()
     job = load_defs().resolve_job_def("feature_table")
     table = job.execute_in_process(

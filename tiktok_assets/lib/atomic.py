@@ -5,18 +5,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Temp files and folders of writes in progress in this process. A signal turned into an exception (the
+# CLI's SIGINT / SIGTERM) can land between any two bytecodes, also between creating a temp file and the
+# `finally` that removes it: after an interrupt, remove_unfinished() deletes whatever is still here.
+_unfinished: set[Path] = set()
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+
+def remove_unfinished() -> None:
+    """Delete the temp files and folders of writes an interrupt cut short (their targets are untouched)."""
+    for path in list(_unfinished):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        _unfinished.discard(path)
 
 
 @contextmanager
@@ -24,18 +32,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target`` in one rename."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    _unfinished.add(tmp)  # before the file exists: no moment where it exists unrecorded
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0o666 less the umask
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+        _unfinished.discard(tmp)
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:
@@ -63,8 +70,9 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     for stale in [*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")]:
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed while writing
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
+    _unfinished.add(tmp)
     try:
+        tmp.mkdir()
         yield tmp
         old = None
         if target.exists():
@@ -76,6 +84,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        _unfinished.discard(tmp)
 
 
 def _replace_with_symlink(link: Path, target: str) -> None:
@@ -94,14 +103,16 @@ def atomic_file_set(folder: str | Path, set_name: str, names: list[str]) -> Iter
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     version = folder / f".{set_name}.{uuid.uuid4().hex[:12]}"
-    version.mkdir()
     current = folder / set_name
+    _unfinished.add(version)
     try:
+        version.mkdir()
         yield version
         for name in names:
             with open(version / name, "rb") as fh:
                 os.fsync(fh.fileno())
         previous = os.readlink(current) if current.is_symlink() else None
+        _unfinished.discard(version)  # from here on it may be the live version: never swept
         _replace_with_symlink(current, version.name)
         for name in names:
             link = folder / name
@@ -110,5 +121,8 @@ def atomic_file_set(folder: str | Path, set_name: str, names: list[str]) -> Iter
         if previous and previous != version.name:
             shutil.rmtree(folder / previous, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
+        if not (current.is_symlink() and os.readlink(current) == version.name):  # not live yet: roll back
+            shutil.rmtree(version, ignore_errors=True)
         raise
+    finally:
+        _unfinished.discard(version)
