@@ -6,11 +6,18 @@ import dagster as dg
 import pandas as pd
 
 from tiktok_assets import cli
+from tiktok_assets.defs import checks
 from tiktok_assets.defs.assets import table as table_asset
 from tiktok_assets.defs.assets.metadata import video_metadata
 from tiktok_assets.defs.resources import ProjectPaths
 from tiktok_assets.lib.layout import DataLayout
 from tiktok_assets.lib.table.table_io import load_features
+
+
+def _check_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "video_features_schema"]
+    assert evaluation.passed
+    return {k: v.value for k, v in evaluation.metadata.items()}
 
 
 def _table_metadata(result: dg.ExecuteInProcessResult) -> dict:
@@ -25,15 +32,19 @@ def test_runs_update_their_rows_and_compaction_is_on_request(dagster_home, data_
     assert cli.main(["--data-dir", str(data_dir), "add", str(videos)]) == 0
     layout, resources = DataLayout(data_dir), {"paths": ProjectPaths(data_dir=str(data_dir))}
     monkeypatch.setattr(table_asset, "COMPACT_MAX_ROWS", 2)  # a "large" catalogue of 4 videos
+    monkeypatch.setattr(checks, "COMPACT_MAX_ROWS", 2)
     with dg.DagsterInstance.get() as instance:
-        first = dg.materialize([table_asset.video_features], instance=instance, resources=resources)
+        first = dg.materialize([table_asset.video_features, checks.video_features_schema], instance=instance,
+                               resources=resources)
         assert {"dagster/row_count": 4, "rows_rebuilt": 4, "compacted": False}.items() <= _table_metadata(first).items()
+        assert _check_metadata(first)["shards_read"] == len(list(layout.table_dataset.glob("shard-*.parquet")))
         assert not layout.table_parquet.exists()
         for key in ("a", "broken"):
-            run = dg.materialize([video_metadata, table_asset.video_features], instance=instance,
-                                 partition_key=key, resources=resources)
+            run = dg.materialize([video_metadata, table_asset.video_features, checks.video_features_schema],
+                                 instance=instance, partition_key=key, resources=resources)
             meta = _table_metadata(run)
             assert (meta["rows_rebuilt"], meta["shards_written"]) == (1, 1)  # only this run's video
+            assert _check_metadata(run) == {"rows": 4, "shards_read": 1, "problems": []}  # the shard rewritten
         assert meta["status_counts"] == {"incomplete": 3, "failed": 1}
         assert "broken" in meta["failed_videos"]
     rows = load_features(layout.table_dataset).set_index("video_key")
