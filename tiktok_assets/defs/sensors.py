@@ -79,11 +79,13 @@ def replaced_videos(layout: DataLayout, page: list[tuple[int, str, str, int | No
     mtime moved is looked up and hashed again."""
     moved: dict[str, tuple[str, int, float]] = {}
     for _, key, path, size, mtime in page:
+        if key not in known:  # registered, not a partition (yet): nothing to re-run
+            continue
         try:
             info = os.stat(path)
         except OSError:
             continue  # gone: the table says so (source_missing)
-        if key in known and (info.st_size, info.st_mtime) != (size, mtime):
+        if (info.st_size, info.st_mtime) != (size, mtime):
             moved[key] = (path, info.st_size, info.st_mtime)
     entries = registry.lookup_many(layout, list(moved))
     seen = [replace(e, size=moved[k][1], mtime=moved[k][2],

@@ -179,13 +179,13 @@ def update_dataset(layout: DataLayout, partition_keys: list[str], full: bool = F
         by_shard.setdefault(shard_of(key), []).append(key)
     touched = sorted(set(by_shard) | set(drop.values()) | (set(range(SHARDS)) if full else set()))
     update = DatasetUpdate(rebuilt=len(stale), dropped=len(drop), full=full)
-    group: list[int] = []
+    dropped, group = set(drop), []
     for shard in touched:
         group.append(shard)
         if sum(len(by_shard.get(s, [])) for s in group) >= ROWS_PER_FLUSH:
-            _write_shards(layout, group, by_shard, set(drop), full)
+            _write_shards(layout, group, by_shard, dropped, full)
             group = []
-    _write_shards(layout, group, by_shard, set(drop), full)
+    _write_shards(layout, group, by_shard, dropped, full)
     with _bookkeeping(layout) as conn:
         conn.execute("INSERT OR REPLACE INTO table_meta (name, value) VALUES ('schema', ?)", (_schema_id(),))
         conn.executemany("DELETE FROM table_pending WHERE key = ? AND marked = ?", list(marks.items()))
