@@ -160,7 +160,8 @@ _wakeup: dict[str, int] = {}  # read end of the pipe Python writes signal number
 
 # A signal that lands while SQLAlchemy hands a Dagster storage connection back to its pool (often in a
 # garbage-collection finalizer) is raised inside that finalizer, which SQLAlchemy logs as a traceback
-# and swallows. The run handles the signal itself, so that traceback is only noise.
+# and swallows; one that lands mid-query makes SQLAlchemy close the connection, then log the error of
+# closing its cursor. The run handles the signal itself, so those tracebacks are only noise.
 _POOL_LOGGERS = ("sqlalchemy.pool.impl.NullPool", "sqlalchemy.pool.impl.QueuePool")
 
 
@@ -173,8 +174,16 @@ _pool_filter = _DropInterruptsInPoolReset()
 
 
 def _interrupt(error: BaseException | None) -> bool:
-    return isinstance(error, (Interrupted, KeyboardInterrupt)) or (
-        type(error).__name__ == "DagsterExecutionInterruptedError")
+    """The error is the signal, or was raised while handling it (SQLAlchemy invalidates a connection the
+    signal interrupted mid-query, then logs the "closed database" error of closing its cursor)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (Interrupted, KeyboardInterrupt)) or (
+                type(error).__name__ == "DagsterExecutionInterruptedError"):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _drop_interrupts_in_finalizers(unraisable: sys.UnraisableHookArgs) -> None:

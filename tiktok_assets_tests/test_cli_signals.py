@@ -3,6 +3,7 @@ and concurrent first use of a fresh Dagster instance."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -282,3 +283,49 @@ def test_interrupt_inside_a_pool_finalizer_logs_no_traceback(caplog):
     assert [r.exc_info[0] for r in caplog.records] == [RuntimeError]
     log_reset_error(DagsterExecutionInterruptedError())  # outside a run nothing is filtered
     assert len(caplog.records) == 2
+
+
+def test_interrupt_mid_query_logs_no_cursor_close_traceback(caplog):
+    """A stop signal raised inside a Dagster storage query: SQLAlchemy closes the interrupted connection,
+    then fails to close its cursor ("Cannot operate on a closed database") and logs that with the signal
+    as its context. The run handles the signal, so the record is dropped; outside a run it shows."""
+    import logging
+
+    import sqlalchemy as sa
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    from tiktok_assets import cli
+
+    class InterruptedCursor:
+        def __init__(self, cursor: sqlite3.Cursor):
+            self._cursor = cursor
+
+        def __getattr__(self, name: str):
+            return getattr(self._cursor, name)
+
+        def fetchall(self):
+            raise DagsterExecutionInterruptedError  # the signal lands while rows are read
+
+    class Connection:
+        def __init__(self):
+            self._connection = sqlite3.connect(":memory:")
+
+        def __getattr__(self, name: str):
+            return getattr(self._connection, name)
+
+        def cursor(self):
+            return InterruptedCursor(self._connection.cursor())
+
+    engine = sa.create_engine("sqlite://", creator=Connection, poolclass=sa.pool.NullPool)
+
+    def interrupted_query() -> None:  # as Dagster's storage reads (sqlalchemy_compat.db_result)
+        with contextlib.suppress(DagsterExecutionInterruptedError), engine.connect() as connection:
+            with connection.execute(sa.text("select 1")) as result:
+                result.fetchall()
+
+    with caplog.at_level(logging.ERROR, logger="sqlalchemy"), cli._stop_on_signals():
+        interrupted_query()
+    assert [r.getMessage() for r in caplog.records] == []
+    interrupted_query()
+    assert [r.getMessage() for r in caplog.records] == ["Error closing cursor"]
+    assert isinstance(caplog.records[0].exc_info[1].__context__, DagsterExecutionInterruptedError)
