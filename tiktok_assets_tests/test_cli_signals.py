@@ -275,7 +275,7 @@ def test_interrupt_inside_a_pool_finalizer_logs_no_traceback(caplog):
         try:
             raise error
         except BaseException:
-            pool_logger.error("Exception during reset or similar", exc_info=True)
+            pool_logger.exception("Exception during reset or similar")
 
     with caplog.at_level(logging.ERROR, logger="sqlalchemy.pool.impl.NullPool"), cli._stop_on_signals():
         log_reset_error(DagsterExecutionInterruptedError())
@@ -319,9 +319,9 @@ def test_interrupt_mid_query_logs_no_cursor_close_traceback(caplog):
     engine = sa.create_engine("sqlite://", creator=Connection, poolclass=sa.pool.NullPool)
 
     def interrupted_query() -> None:  # as Dagster's storage reads (sqlalchemy_compat.db_result)
-        with contextlib.suppress(DagsterExecutionInterruptedError), engine.connect() as connection:
-            with connection.execute(sa.text("select 1")) as result:
-                result.fetchall()
+        with (contextlib.suppress(DagsterExecutionInterruptedError), engine.connect() as connection,
+              connection.execute(sa.text("select 1")) as result):
+            result.fetchall()
 
     with caplog.at_level(logging.ERROR, logger="sqlalchemy"), cli._stop_on_signals():
         interrupted_query()
