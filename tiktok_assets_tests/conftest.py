@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tiktok_assets.lib.samples import (  # noqa: E402
+from tiktok_assets.lib.samples import (
     SampleClip,
     Segment,
     generate_samples,

@@ -1,7 +1,6 @@
 """`tiktok-assets models list | pull` on a throwaway models folder."""
 
 import shutil
-from pathlib import Path
 
 from tiktok_assets import cli
 from tiktok_assets.lib.models.manifest import CODE_MANIFEST

@@ -4,7 +4,6 @@ written in the same run, and optional stages that degrade instead of blocking.""
 
 import os
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd

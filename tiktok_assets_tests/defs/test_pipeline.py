@@ -221,7 +221,7 @@ def test_the_notebook_runs_top_to_bottom_and_draws_its_plots(pipeline_run, tmp_p
 
 
 def test_outputs_are_where_the_docs_say(pipeline_run):
-    layout, keys, _ = pipeline_run
+    layout, _keys, _ = pipeline_run
     video = layout.video("product_talk")
     for path in [video.metadata_json, video.audio_wav, video.speech_segments_json, video.speech_segments_csv,
                  video.frames_index_json, video.filtered_frames_json]:

@@ -1,7 +1,6 @@
 """What runs: the stage plan from missing models and switched-off stages, and batching of any key set."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 

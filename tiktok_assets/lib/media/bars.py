@@ -53,8 +53,8 @@ class ContentBox:
         if self.is_full:
             return image
         sy, sx = image.shape[0] / self.frame_h, image.shape[1] / self.frame_w
-        y0, y1 = int(round(self.y * sy)), int(round((self.y + self.h) * sy))
-        x0, x1 = int(round(self.x * sx)), int(round((self.x + self.w) * sx))
+        y0, y1 = round(self.y * sy), round((self.y + self.h) * sy)
+        x0, x1 = round(self.x * sx), round((self.x + self.w) * sx)
         return image[y0:max(y1, y0 + 8), x0:max(x1, x0 + 8)]
 
     def rotated(self, clockwise_degrees: int) -> ContentBox:

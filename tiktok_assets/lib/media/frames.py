@@ -50,8 +50,8 @@ class ExtractConfig:
     encode_threads: int = 2
     shot_starts: bool = True  # also save the first frame of each new shot
     bar_samples: int = 24  # frames (spread over the video) sampled for letterbox / pillarbox bars
-    shots: ShotConfig = ShotConfig()
-    bars: BarConfig = BarConfig()
+    shots: ShotConfig = field(default_factory=ShotConfig)
+    bars: BarConfig = field(default_factory=BarConfig)
 
 
 @dataclass
