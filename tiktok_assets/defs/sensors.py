@@ -180,6 +180,19 @@ def stale_video_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     return dg.SensorResult(run_requests=requests)
 
 
+def _table_read_at(instance: dg.DagsterInstance) -> float:
+    """When the latest table read the per-video outputs: its run's start (a table run that started
+    before a video run ended may have missed that run's last outputs, whenever it was written), or the
+    time a table materialization reported outside a run was written; 0 without a table."""
+    latest = instance.get_latest_materialization_event(dg.AssetKey("video_features"))
+    if latest is None:
+        return 0.0
+    if not latest.run_id:
+        return latest.timestamp
+    record = instance.get_run_record_by_id(latest.run_id)
+    return record.start_time if record is not None and record.start_time is not None else 0.0
+
+
 def _touches_stages(run: dg.DagsterRun) -> bool:
     return bool(run.asset_selection and run.asset_selection & STAGE_KEYS) or run.job_name == "video_pipeline"
 
@@ -204,7 +217,6 @@ def feature_table_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest |
     ended = [r.end_time or r.update_timestamp.timestamp() for r in records if _touches_stages(r.dagster_run)]
     if not ended:
         return dg.SkipReason("the runs that ended did not process videos")
-    latest_table = context.instance.get_latest_materialization_event(dg.AssetKey("video_features"))
-    if latest_table is not None and latest_table.timestamp >= max(ended):
-        return dg.SkipReason("the table was written after the last run ended")
+    if _table_read_at(context.instance) >= max(ended):
+        return dg.SkipReason("the table was last built from outputs read after the last run ended")
     return dg.RunRequest(run_key=f"table-after-{max(ended):.3f}", tags={SENSOR_TAG: "feature_table_sensor"})

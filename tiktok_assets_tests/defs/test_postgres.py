@@ -54,6 +54,23 @@ def _table_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return [r for r in instance.get_runs(dg.RunsFilter(job_name="feature_table")) if r.status in FINISHED]
 
 
+class _Settled:
+    """True once every run has finished and no run was added for ``seconds``."""
+
+    def __init__(self, instance: dg.DagsterInstance, seconds: float):
+        self.instance, self.seconds = instance, seconds
+        self.runs: frozenset[str] = frozenset()
+        self.since = time.monotonic()
+
+    def __call__(self) -> bool:
+        runs = self.instance.get_runs()
+        ids = frozenset(r.run_id for r in runs)
+        if ids != self.runs or not all(r.status in FINISHED for r in runs):
+            self.runs, self.since = ids, time.monotonic()
+            return False
+        return time.monotonic() - self.since >= self.seconds
+
+
 def test_sensor_backfill_and_table_on_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if postgres_bin_dir() is None:
         pytest.skip(
@@ -140,13 +157,11 @@ def test_sensor_backfill_and_table_on_postgres(tmp_path: Path, monkeypatch: pyte
                 ),
                 120,
             )
-            services.stop(daemon)  # no new runs; let the ones started finish
-            # A table run the sensor queued just before the stop is never launched: it stays QUEUED.
-            services.wait_for(
-                "every launched run to finish",
-                lambda: all(r.status in FINISHED | {dg.DagsterRunStatus.QUEUED} for r in instance.get_runs()),
-                120,
-            )
+            # A run that ended after a table run was asked for makes the table sensor ask once more: stop
+            # the daemon only once every run has finished and no new one came for three sensor intervals
+            # (stopped earlier, it can leave a run it had just queued or launched behind).
+            services.wait_for("the sensors to settle", _Settled(instance, seconds=6), 180)
+            services.stop(daemon)
             flow_seconds = time.monotonic() - started
 
         # 4. read everything back from PostgreSQL, in a fresh instance
@@ -175,7 +190,7 @@ def _assert_read_back(instance: dg.DagsterInstance, keys: list[str], data: Path)
     )
 
     # every run went through the daemon's queue and ran in a worker process launched for it
-    runs = [r for r in instance.get_runs() if r.status != dg.DagsterRunStatus.QUEUED]  # see the daemon's stop
+    runs = instance.get_runs()
     assert len(runs) >= 3  # the sensor's run, the backfill's run, one or more table runs
     for run in runs:
         assert run.status == dg.DagsterRunStatus.SUCCESS

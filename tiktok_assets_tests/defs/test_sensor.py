@@ -187,3 +187,43 @@ def test_feature_table_sensor_asks_for_one_table_after_runs_of_video_stages(dags
         assert isinstance(_table_tick(instance, cursor)[0], dg.SkipReason)  # the table is newer
         instance.report_run_failed(instance.create_run_for_job(pipeline))
         assert isinstance(_table_tick(instance, cursor)[0], dg.RunRequest)
+
+
+def _event(instance, run: dg.DagsterRun, event_type: dg.DagsterEventType, at: float, data=None) -> None:
+    """Store one event of ``run`` as if written at ``at`` (run starts and ends take their times from it)."""
+    from dagster._core.events import DagsterEvent
+    from dagster._core.events.log import EventLogEntry
+
+    instance.handle_new_event(EventLogEntry(
+        error_info=None, level="debug", user_message="", run_id=run.run_id, timestamp=at,
+        dagster_event=DagsterEvent(event_type.value, job_name=run.job_name, event_specific_data=data)))
+
+
+def test_feature_table_sensor_redoes_a_table_that_started_before_a_video_run_ended(dagster_home, data_dir):
+    """A table run that started while a video run was still writing may have missed that run's last
+    outputs, though its materialization is newer than the run's end: the sensor asks for another table.
+    A table run that started after the last video run ended is current."""
+    from dagster._core.events import StepMaterializationData
+
+    with dg.instance_for_test() as instance:
+        pipeline, table_job = defs().resolve_job_def("video_pipeline"), defs().resolve_job_def("feature_table")
+        video_run, table_run = instance.create_run_for_job(pipeline), instance.create_run_for_job(table_job)
+        now = time.time()
+        materialized = StepMaterializationData(dg.AssetMaterialization("video_features"))
+        _event(instance, video_run, dg.DagsterEventType.RUN_START, now - 30)
+        _event(instance, table_run, dg.DagsterEventType.RUN_START, now - 20)  # reads the outputs ...
+        _event(instance, video_run, dg.DagsterEventType.RUN_SUCCESS, now - 15)  # ... the video run ends ...
+        _event(instance, table_run, dg.DagsterEventType.ASSET_MATERIALIZATION, now - 10, materialized)
+        _event(instance, table_run, dg.DagsterEventType.RUN_SUCCESS, now - 9)  # ... the table is written
+        request, cursor = _table_tick(instance)
+        assert isinstance(request, dg.RunRequest), request
+
+        again = instance.create_run_for_job(table_job)  # the table run it asked for
+        _event(instance, again, dg.DagsterEventType.RUN_START, now - 5)
+        _event(instance, again, dg.DagsterEventType.ASSET_MATERIALIZATION, now - 4, materialized)
+        _event(instance, again, dg.DagsterEventType.RUN_SUCCESS, now - 3)
+        another = instance.create_run_for_job(pipeline)  # a run that ended before that table run started
+        _event(instance, another, dg.DagsterEventType.RUN_START, now - 8)
+        _event(instance, another, dg.DagsterEventType.RUN_FAILURE, now - 6)
+        skip, _ = _table_tick(instance)
+        assert isinstance(skip, dg.SkipReason) and "after the last run ended" in (skip.skip_message or ""), skip
