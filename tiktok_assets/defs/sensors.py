@@ -15,7 +15,7 @@ interval, however many runs a backfill had.
 
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -180,17 +180,24 @@ def stale_video_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     return dg.SensorResult(run_requests=requests)
 
 
-def _table_read_at(instance: dg.DagsterInstance) -> float:
-    """When the latest table read the per-video outputs: its run's start (a table run that started
-    before a video run ended may have missed that run's last outputs, whenever it was written), or the
-    time a table materialization reported outside a run was written; 0 without a table."""
+@dataclass(frozen=True)
+class _LatestTable:
+    run_id: str  # "" for a table materialization reported outside a run
+    read_at: float  # when it read the per-video outputs (0 without a table)
+
+
+def _latest_table(instance: dg.DagsterInstance) -> _LatestTable:
+    """The latest table and when it read the per-video outputs: its run's start (a table run that started
+    before a video run ended may have missed that run's last outputs, however late it was written), or
+    the time a table materialization reported outside a run was written."""
     latest = instance.get_latest_materialization_event(dg.AssetKey("video_features"))
     if latest is None:
-        return 0.0
+        return _LatestTable("", 0.0)
     if not latest.run_id:
-        return latest.timestamp
+        return _LatestTable("", latest.timestamp)
     record = instance.get_run_record_by_id(latest.run_id)
-    return record.start_time if record is not None and record.start_time is not None else 0.0
+    started = record.start_time if record is not None else None
+    return _LatestTable(latest.run_id, started or 0.0)
 
 
 def _touches_stages(run: dg.DagsterRun) -> bool:
@@ -214,9 +221,12 @@ def feature_table_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest |
     if not records:
         return dg.SkipReason("no runs ended since the last check")
     context.update_cursor(str(max(r.update_timestamp.timestamp() for r in records)))
-    ended = [r.end_time or r.update_timestamp.timestamp() for r in records if _touches_stages(r.dagster_run)]
+    table = _latest_table(context.instance)
+    # a run that wrote the table itself (--select '*') did so after its stages: the table depends on them
+    ended = [r.end_time or r.update_timestamp.timestamp() for r in records
+             if _touches_stages(r.dagster_run) and r.dagster_run.run_id != table.run_id]
     if not ended:
-        return dg.SkipReason("the runs that ended did not process videos")
-    if _table_read_at(context.instance) >= max(ended):
+        return dg.SkipReason("the runs that ended did not process videos, or wrote the table themselves")
+    if table.read_at >= max(ended):
         return dg.SkipReason("the table was last built from outputs read after the last run ended")
     return dg.RunRequest(run_key=f"table-after-{max(ended):.3f}", tags={SENSOR_TAG: "feature_table_sensor"})

@@ -215,7 +215,7 @@ def test_feature_table_sensor_redoes_a_table_that_started_before_a_video_run_end
         _event(instance, video_run, dg.DagsterEventType.RUN_SUCCESS, now - 15)  # ... the video run ends ...
         _event(instance, table_run, dg.DagsterEventType.ASSET_MATERIALIZATION, now - 10, materialized)
         _event(instance, table_run, dg.DagsterEventType.RUN_SUCCESS, now - 9)  # ... the table is written
-        request, cursor = _table_tick(instance)
+        request, _ = _table_tick(instance)
         assert isinstance(request, dg.RunRequest), request
 
         again = instance.create_run_for_job(table_job)  # the table run it asked for
@@ -227,3 +227,25 @@ def test_feature_table_sensor_redoes_a_table_that_started_before_a_video_run_end
         _event(instance, another, dg.DagsterEventType.RUN_FAILURE, now - 6)
         skip, _ = _table_tick(instance)
         assert isinstance(skip, dg.SkipReason) and "after the last run ended" in (skip.skip_message or ""), skip
+
+
+def test_feature_table_sensor_leaves_a_run_that_wrote_the_table_itself(dagster_home, data_dir):
+    """A run that selects the stages and the table (`--select '*'`) wrote the table after its stages (the
+    table depends on them): its own end asks for no other table run, another run's end does."""
+    from dagster._core.events import StepMaterializationData
+
+    with dg.instance_for_test() as instance:
+        everything = defs().resolve_implicit_global_asset_job_def()
+        run = instance.create_run_for_job(everything, asset_selection=frozenset(
+            {*sensors.STAGE_KEYS, dg.AssetKey("video_features")}))
+        now = time.time()
+        _event(instance, run, dg.DagsterEventType.RUN_START, now - 30)
+        _event(instance, run, dg.DagsterEventType.ASSET_MATERIALIZATION, now - 12,
+               StepMaterializationData(dg.AssetMaterialization("video_features")))
+        _event(instance, run, dg.DagsterEventType.RUN_SUCCESS, now - 10)
+        skip, cursor = _table_tick(instance)
+        assert isinstance(skip, dg.SkipReason) and "wrote the table themselves" in (skip.skip_message or "")
+        other = instance.create_run_for_job(defs().resolve_job_def("video_pipeline"))
+        _event(instance, other, dg.DagsterEventType.RUN_START, now - 25)
+        _event(instance, other, dg.DagsterEventType.RUN_FAILURE, now - 5)
+        assert isinstance(_table_tick(instance, cursor)[0], dg.RunRequest)
