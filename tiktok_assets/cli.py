@@ -14,6 +14,7 @@ is rewritten with what finished; a second signal skips that.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import fcntl
@@ -26,6 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -137,6 +139,8 @@ def _ensure_instance() -> None:
 # returns normally, so the caller never sees the signal, and which one it was is lost. Python also
 # writes the number of every signal it handles to the wakeup fd, whoever's handler runs: that is
 # how `run` learns of a signal Dagster consumed. Outside Dagster's runs our handler raises at once.
+# A handler that runs inside a finalizer raises where Python drops the exception: that signal is sent
+# again (_redeliver_lost_interrupt), so the run still stops at once.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -156,13 +160,25 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
-_wakeup: dict[str, int] = {}  # read end of the pipe Python writes signal numbers to
+@dataclass
+class _Wakeup:
+    """The read end of the pipe Python writes the number of every handled signal to, and what
+    :func:`_redeliver_lost_interrupt` did with it."""
+
+    read_fd: int
+    pending: list[int] = field(default_factory=list)  # stop signals read early to re-deliver, not reported yet
+    redelivered: int = 0  # re-deliveries whose bytes in the pipe are not the user's signals
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_wakeup: list[_Wakeup] = []  # the one in effect (inside _stop_on_signals)
 
 # A signal that lands while SQLAlchemy hands a Dagster storage connection back to its pool (often in a
 # garbage-collection finalizer) is raised inside that finalizer, which SQLAlchemy logs as a traceback
 # and swallows; one that lands mid-query makes SQLAlchemy close the connection, then log the error of
 # closing its cursor. The run handles the signal itself, so those tracebacks are only noise.
 _POOL_LOGGERS = ("sqlalchemy.pool.impl.NullPool", "sqlalchemy.pool.impl.QueuePool")
+REDELIVER_SECONDS = 0.05
 
 
 class _DropInterruptsInPoolReset(logging.Filter):
@@ -178,18 +194,42 @@ def _interrupt(error: BaseException | None) -> bool:
     signal interrupted mid-query, then logs the "closed database" error of closing its cursor)."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (Interrupted, KeyboardInterrupt)) or (
-                type(error).__name__ == "DagsterExecutionInterruptedError"):
+        if _is_signal(error):
             return True
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False
 
 
+def _is_signal(error: BaseException | None) -> bool:
+    return isinstance(error, (Interrupted, KeyboardInterrupt)) or (
+        type(error).__name__ == "DagsterExecutionInterruptedError")
+
+
 def _drop_interrupts_in_finalizers(unraisable: sys.UnraisableHookArgs) -> None:
-    """The same signal landing in a weakref callback or finalizer ("Exception ignored in ...")."""
-    if not _interrupt(unraisable.exc_value):
+    """The same signal raised inside a weakref callback or finalizer ("Exception ignored in ..."): Python
+    drops it there, so neither the run nor `run` would ever stop; it is delivered again."""
+    if _is_signal(unraisable.exc_value):
+        _redeliver_lost_interrupt()
+    elif not _interrupt(unraisable.exc_value):
         sys.__unraisablehook__(unraisable)
+
+
+def _redeliver_lost_interrupt() -> None:
+    """Send the stop signal a finalizer swallowed to the main thread again, a moment later (out of the
+    finalizer), until it lands where it stops the run; the re-sent signal does not count as a second."""
+    if not _wakeup or (signum := _signal_received()) is None:
+        return
+    wakeup = _wakeup[-1]
+    wakeup.pending.insert(0, signum)
+
+    def deliver() -> None:
+        with wakeup.lock:
+            if wakeup.pending and _wakeup and _wakeup[-1] is wakeup:  # not reported yet: still needed
+                wakeup.redelivered += 1
+                _thread.interrupt_main(signum)
+
+    threading.Timer(REDELIVER_SECONDS, deliver).start()
 
 
 def _on_stop_signal(signum: int, _frame: object) -> None:
@@ -198,14 +238,19 @@ def _on_stop_signal(signum: int, _frame: object) -> None:
 
 def _signal_received() -> int | None:
     """The first SIGINT / SIGTERM received since the last call (also one Dagster handled), or None."""
-    fd = _wakeup.get("read")
-    if fd is None:
+    if not _wakeup:
         return None
-    received = b""
-    with contextlib.suppress(BlockingIOError, InterruptedError):
-        while chunk := os.read(fd, 512):
-            received += chunk
-    return next((s for s in received if s in STOP_SIGNALS), None)
+    wakeup = _wakeup[-1]
+    with wakeup.lock:
+        received = b""
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while chunk := os.read(wakeup.read_fd, 512):
+                received += chunk
+        stops = [s for s in received if s in STOP_SIGNALS]
+        dropped = min(wakeup.redelivered, len(stops))  # each re-delivery wrote a byte after its original
+        wakeup.redelivered -= dropped
+        signals, wakeup.pending = [*wakeup.pending, *stops[:len(stops) - dropped]], []
+    return signals[0] if signals else None
 
 
 def _raise_if_signalled() -> None:
@@ -224,7 +269,7 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     os.set_blocking(write_fd, False)
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    _wakeup["read"] = read_fd
+    _wakeup.append(_Wakeup(read_fd))
     for name in _POOL_LOGGERS:
         logging.getLogger(name).addFilter(_pool_filter)
     previous_hook, sys.unraisablehook = sys.unraisablehook, _drop_interrupts_in_finalizers
@@ -239,7 +284,8 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(previous_wakeup)
-        _wakeup.pop("read", None)
+        with _wakeup.pop().lock:  # a pending re-delivery sees it is no longer in effect
+            pass
         os.close(read_fd)
         os.close(write_fd)
 

@@ -329,3 +329,43 @@ def test_interrupt_mid_query_logs_no_cursor_close_traceback(caplog):
     interrupted_query()
     assert [r.getMessage() for r in caplog.records] == ["Error closing cursor"]
     assert isinstance(caplog.records[0].exc_info[1].__context__, DagsterExecutionInterruptedError)
+
+
+class _SignalsInFinalizer:
+    """Sends SIGINT to this process when collected: the handler then runs inside ``__del__``."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_a_signal_swallowed_by_a_finalizer_still_stops_the_run():
+    """Python drops an exception raised in a finalizer ("Exception ignored in ..."), so a SIGINT whose
+    handler runs inside one (SQLAlchemy returning a storage connection to its pool in garbage collection)
+    would neither interrupt the running step nor stop the run. `run` delivers it again: the step is
+    interrupted at once and the signal is reported once, not as a second one."""
+    import dagster as dg
+
+    from tiktok_assets import cli
+
+    finished: list[bool] = []
+
+    @dg.op
+    def long_step() -> None:
+        _SignalsInFinalizer()  # collected at once: Dagster's handler raises inside the finalizer
+        for _ in range(100):
+            time.sleep(0.05)
+        finished.append(True)
+
+    @dg.job
+    def one_step():
+        long_step()
+
+    with dg.instance_for_test() as instance, cli._stop_on_signals():
+        started = time.monotonic()
+        result = one_step.execute_in_process(instance=instance, raise_on_error=False)
+        seconds = time.monotonic() - started
+        assert cli._signal_received() == signal.SIGINT
+        time.sleep(3 * cli.REDELIVER_SECONDS)
+        assert cli._signal_received() is None  # the re-delivered signal is not a second one
+    assert not result.success and not finished
+    assert seconds < 2.5, seconds
