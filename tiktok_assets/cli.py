@@ -168,7 +168,8 @@ class _Wakeup:
     read_fd: int
     pending: list[int] = field(default_factory=list)  # stop signals read early to re-deliver, not reported yet
     redelivered: int = 0  # re-deliveries whose bytes in the pipe are not the user's signals
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # re-entrant: a finalizer's re-delivery can run in the main thread while it reads the pipe
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 _wakeup: list[_Wakeup] = []  # the one in effect (inside _stop_on_signals)
@@ -218,10 +219,13 @@ def _drop_interrupts_in_finalizers(unraisable: sys.UnraisableHookArgs) -> None:
 def _redeliver_lost_interrupt() -> None:
     """Send the stop signal a finalizer swallowed to the main thread again, a moment later (out of the
     finalizer), until it lands where it stops the run; the re-sent signal does not count as a second."""
-    if not _wakeup or (signum := _signal_received()) is None:
+    if not _wakeup:
         return
     wakeup = _wakeup[-1]
-    wakeup.pending.insert(0, signum)
+    with wakeup.lock:
+        if (signum := _signal_received()) is None:
+            return
+        wakeup.pending.insert(0, signum)
 
     def deliver() -> None:
         with wakeup.lock:
