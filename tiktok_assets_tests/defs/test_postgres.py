@@ -158,9 +158,9 @@ def test_sensor_backfill_and_table_on_postgres(tmp_path: Path, monkeypatch: pyte
                 120,
             )
             # A run that ended after a table run was asked for makes the table sensor ask once more: stop
-            # the daemon only once every run has finished and no new one came for three sensor intervals
+            # the daemon only once every run has finished and no new one came for two daemon sensor loops
             # (stopped earlier, it can leave a run it had just queued or launched behind).
-            services.wait_for("the sensors to settle", _Settled(instance, seconds=6), 180)
+            services.wait_for("the sensors to settle", _Settled(instance, seconds=10), 180)
             services.stop(daemon)
             flow_seconds = time.monotonic() - started
 
