@@ -172,7 +172,7 @@ class _Wakeup:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-_wakeup: list[_Wakeup] = []  # the one in effect (inside _stop_on_signals)
+_wakeup: _Wakeup | None = None  # in effect inside _stop_on_signals
 
 # A signal that lands while SQLAlchemy hands a Dagster storage connection back to its pool (often in a
 # garbage-collection finalizer) is raised inside that finalizer, which SQLAlchemy logs as a traceback
@@ -219,9 +219,8 @@ def _drop_interrupts_in_finalizers(unraisable: sys.UnraisableHookArgs) -> None:
 def _redeliver_lost_interrupt() -> None:
     """Send the stop signal a finalizer swallowed to the main thread again, a moment later (out of the
     finalizer), until it lands where it stops the run; the re-sent signal does not count as a second."""
-    if not _wakeup:
+    if (wakeup := _wakeup) is None:
         return
-    wakeup = _wakeup[-1]
     with wakeup.lock:
         if (signum := _signal_received()) is None:
             return
@@ -229,7 +228,7 @@ def _redeliver_lost_interrupt() -> None:
 
     def deliver() -> None:
         with wakeup.lock:
-            if wakeup.pending and _wakeup and _wakeup[-1] is wakeup:  # not reported yet: still needed
+            if wakeup.pending and _wakeup is wakeup:  # not reported yet: still needed
                 wakeup.redelivered += 1
                 _thread.interrupt_main(signum)
 
@@ -242,9 +241,8 @@ def _on_stop_signal(signum: int, _frame: object) -> None:
 
 def _signal_received() -> int | None:
     """The first SIGINT / SIGTERM received since the last call (also one Dagster handled), or None."""
-    if not _wakeup:
+    if (wakeup := _wakeup) is None:
         return None
-    wakeup = _wakeup[-1]
     with wakeup.lock:
         received = b""
         with contextlib.suppress(BlockingIOError, InterruptedError):
@@ -265,6 +263,7 @@ def _raise_if_signalled() -> None:
 @contextlib.contextmanager
 def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     """SIGINT / SIGTERM raise :class:`Interrupted`; restores the previous handlers on exit."""
+    global _wakeup
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -273,7 +272,7 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
     os.set_blocking(write_fd, False)
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    _wakeup.append(_Wakeup(read_fd))
+    _wakeup = _Wakeup(read_fd)
     for name in _POOL_LOGGERS:
         logging.getLogger(name).addFilter(_pool_filter)
     previous_hook, sys.unraisablehook = sys.unraisablehook, _drop_interrupts_in_finalizers
@@ -288,8 +287,8 @@ def _stop_on_signals(enabled: bool = True) -> Iterator[None]:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(previous_wakeup)
-        with _wakeup.pop().lock:  # a pending re-delivery sees it is no longer in effect
-            pass
+        with _wakeup.lock:  # a pending re-delivery then sees it is no longer in effect
+            _wakeup = None
         os.close(read_fd)
         os.close(write_fd)
 
